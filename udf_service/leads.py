@@ -1,0 +1,162 @@
+"""The input model: one lead per row, normalised, validated, and keyed for the cache.
+
+A row's arguments arrive positionally in the seed's order (2 to 10 of them) or as one OBJECT with
+those keys. NULL and blank strings are absent values. A row without a syntactically valid email is
+invalid at once and never costs an upstream call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from functools import lru_cache
+
+import pycountry
+
+FIELDS: tuple[str, ...] = (
+    "email",
+    "country",
+    "website",
+    "company",
+    "title",
+    "leadsource",
+    "firstname",
+    "lastname",
+    "role",
+    "industry",
+)
+MAX_FIELD_CHARS = 1000
+
+# Syntax only (no DNS): a local part, an @, and a dotted domain with a 2+ letter TLD. Deliberately
+# stricter than RFC 5322 quoting rules: 6sense matches on real business addresses.
+_EMAIL = re.compile(
+    r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+)
+_WEBSITE_PREFIX = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:www\.)?")
+
+
+@dataclass(frozen=True, slots=True)
+class Lead:
+    """One valid lead, with the values as they will be sent to 6sense."""
+
+    email: str
+    country: str
+    website: str | None = None
+    company: str | None = None
+    title: str | None = None
+    leadsource: str | None = None
+    firstname: str | None = None
+    lastname: str | None = None
+    role: str | None = None
+    industry: str | None = None
+
+    def form(self) -> dict[str, str]:
+        """The form fields of the 6sense request: every present value."""
+        return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not None}
+
+    @property
+    def key(self) -> str:
+        """Cache key: a hash of what changes 6sense's match, so raw emails never reach the store.
+
+        Email (trimmed, lower-cased), country (ISO code when recognised), website (bare domain),
+        company and title. Lead source, names, role and industry do not change the company
+        match or the scores, so two requests differing only in those are one lead.
+        """
+        return _key(self.email, self.country, self.website, self.company, self.title)
+
+    @property
+    def email_hash(self) -> str:
+        """A short, stable hash of the email for logs (never log the address itself)."""
+        return email_hash(self.email)
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, str]) -> Lead:
+        return cls(**{name: form.get(name) for name in FIELDS})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidLead:
+    """A row that cannot be sent to 6sense, with a sentence saying why."""
+
+    reason: str
+
+
+def lead_from_args(args: Sequence[object], default_country: str | None = None) -> Lead | InvalidLead:
+    """Build a Lead from one row's function arguments (positional or a single OBJECT)."""
+    if len(args) == 1:
+        if not isinstance(args[0], Mapping):
+            return InvalidLead("a single argument must be an OBJECT with keys such as email, country")
+        return _from_object(args[0], default_country)
+    values: dict[str, object] = dict(zip(FIELDS, args, strict=False))
+    return _build(values, default_country)
+
+
+def _from_object(obj: Mapping[object, object], default_country: str | None) -> Lead | InvalidLead:
+    values: dict[str, object] = {}
+    for raw_key, value in obj.items():
+        name = str(raw_key).strip().lower()
+        if name not in FIELDS:
+            return InvalidLead(f"unknown field {str(raw_key)[:40]!r}; expected any of: {', '.join(FIELDS)}")
+        values[name] = value
+    return _build(values, default_country)
+
+
+def _build(values: Mapping[str, object], default_country: str | None) -> Lead | InvalidLead:
+    clean: dict[str, str | None] = {}
+    for name in FIELDS:
+        value = values.get(name)
+        if value is None:
+            clean[name] = None
+            continue
+        if isinstance(value, Mapping | list | tuple):
+            return InvalidLead(f"{name} must be a string, not an {type(value).__name__}")
+        text = str(value).strip()
+        if len(text) > MAX_FIELD_CHARS:
+            return InvalidLead(f"{name} is longer than {MAX_FIELD_CHARS} characters")
+        clean[name] = text or None
+    email = clean["email"]
+    if email is None:
+        return InvalidLead("email is missing")
+    email = email.lower()
+    if len(email) > 254 or not _EMAIL.match(email):
+        return InvalidLead("email is not a valid address")
+    country = clean["country"] or default_country
+    if not country:
+        return InvalidLead("country is missing (or set SIXSENSE_DEFAULT_COUNTRY)")
+    return Lead(**{**clean, "email": email, "country": country})  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=4096)
+def country_key(country: str) -> str:
+    """ISO 3166 alpha-3 code for a country name or code (`US`, `usa`, `United States` -> `USA`)."""
+    text = country.strip()
+    try:
+        return pycountry.countries.lookup(text).alpha_3
+    except LookupError:
+        return " ".join(text.casefold().split())
+
+
+def website_key(website: str | None) -> str:
+    """The bare domain of a website (`https://www.Acme.com/about` -> `acme.com`)."""
+    if not website:
+        return ""
+    host = _WEBSITE_PREFIX.sub("", website.strip().lower())
+    return host.split("/", 1)[0].split("?", 1)[0]
+
+
+def email_hash(email: str) -> str:
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:16]
+
+
+def _key(email: str, country: str, website: str | None, company: str | None, title: str | None) -> str:
+    parts = (
+        email.strip().lower(),
+        country_key(country),
+        website_key(website),
+        " ".join((company or "").casefold().split()),
+        " ".join((title or "").casefold().split()),
+    )
+    return "v1:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()

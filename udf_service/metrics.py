@@ -1,0 +1,70 @@
+"""Prometheus metrics (prometheus-client), correct across gunicorn worker processes.
+
+`udf-service serve` sets PROMETHEUS_MULTIPROC_DIR before the workers start, so every worker
+writes its samples to that directory and `/metrics` aggregates them all; without it (tests that
+build the app in-process) the default registry is used.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter as Tally
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+UPSTREAM_CALLS = Counter(
+    "sixsense_upstream_calls_total", "Calls to 6sense, by HTTP status or error", ["status"]
+)
+CACHE_LOOKUPS = Counter("sixsense_cache_lookups_total", "Cache lookups of unique leads", ["result"])
+ROWS = Counter("sixsense_rows_total", "Rows answered, by route and row status", ["route", "status"])
+BATCH_SECONDS = Histogram(
+    "sixsense_batch_seconds",
+    "Time to answer one warehouse request",
+    ["route", "http_status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60),
+)
+LIMITER_WAIT_SECONDS = Counter(
+    "sixsense_limiter_wait_seconds_total", "Seconds spent waiting for a slot under the shared rate limit"
+)
+CIRCUIT_OPEN = Gauge(
+    "sixsense_quota_circuit_open",
+    "1 while the 402 (credits exhausted) circuit is open",
+    multiprocess_mode="max",
+)
+JOBS = Counter("sixsense_jobs_total", "Asynchronous batch jobs, by event", ["event"])
+QUEUE_DEPTH = Gauge(
+    "sixsense_refill_queue_depth", "Leads queued for background refill", multiprocess_mode="mostrecent"
+)
+CACHE_ENTRIES = Gauge("sixsense_cache_entries", "Fresh entries in the cache", multiprocess_mode="mostrecent")
+BUDGET_LEFT = Gauge(
+    "sixsense_daily_budget_left", "Upstream calls left in today's budget", multiprocess_mode="mostrecent"
+)
+
+
+def count_rows(route: str, values: Iterable[Any]) -> dict[str, int]:
+    """Count answered rows by status (one metric update per status, not per row)."""
+    statuses = Tally(v.get("status", "other") if isinstance(v, dict) else "null" for v in values)
+    for status, count in statuses.items():
+        ROWS.labels(route, status).inc(count)
+    return dict(statuses)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text for every worker's samples, and its content type."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory and os.path.isdir(directory):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

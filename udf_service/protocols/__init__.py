@@ -1,0 +1,1 @@
+"""Warehouse wire formats. Each module decodes a request into rows and encodes results (pure)."""

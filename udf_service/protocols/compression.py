@@ -1,0 +1,69 @@
+"""Bounded request decompression and response compression (gzip, deflate), shared by codecs.
+
+Decompression is bounded: a gzip bomb stops at the size limit instead of filling memory.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+from ..errors import ProtocolError
+
+SUPPORTED = ("gzip", "deflate")
+
+
+def decompress(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
+    """The body decoded per Content-Encoding, refusing anything that inflates past max_bytes."""
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in SUPPORTED:
+        raise ProtocolError(
+            f"unsupported Content-Encoding {encoding[:40]!r}: use gzip, deflate or none", status=415
+        )
+    # API Gateway may already have inflated the body but left the header (protocols.md 1.6).
+    if not _looks_compressed(body, encoding):
+        return body
+    wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else _deflate_wbits(body)
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(body, max_bytes + 1)
+    except zlib.error as exc:
+        raise ProtocolError(f"request body is not valid {encoding} data: {exc}") from None
+    if len(out) > max_bytes or inflater.unconsumed_tail:
+        raise ProtocolError(f"decompressed request body exceeds the {max_bytes}-byte limit", status=413)
+    return out
+
+
+def compress(body: bytes, accept_encoding: str | None) -> tuple[bytes, str | None]:
+    """Compress with the first of gzip/deflate that Accept-Encoding allows; else leave as is."""
+    accepted = _accepted(accept_encoding)
+    if "gzip" in accepted:
+        return gzip.compress(body, compresslevel=5, mtime=0), "gzip"
+    if "deflate" in accepted:
+        return zlib.compress(body, 5), "deflate"
+    return body, None
+
+
+def _accepted(header: str | None) -> set[str]:
+    accepted = set()
+    for part in (header or "").lower().split(","):
+        name, _, params = part.strip().partition(";")
+        if params.replace(" ", "") in {"q=0", "q=0.0", "q=0.00", "q=0.000"}:
+            continue
+        accepted.add(name.strip())
+    return accepted
+
+
+def _looks_compressed(body: bytes, encoding: str) -> bool:
+    if encoding == "gzip":
+        return body[:2] == b"\x1f\x8b"
+    return body.lstrip()[:1] not in (b"{", b"[")
+
+
+def _deflate_wbits(body: bytes) -> int:
+    """HTTP 'deflate' is zlib-wrapped by the RFC, raw DEFLATE by some clients: accept both."""
+    if len(body) >= 2 and (body[0] & 0x0F) == 8 and ((body[0] << 8) | body[1]) % 31 == 0:
+        return zlib.MAX_WBITS
+    return -zlib.MAX_WBITS

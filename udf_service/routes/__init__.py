@@ -1,0 +1,1 @@
+"""HTTP routes: one blueprint per warehouse wire format, plus operations."""

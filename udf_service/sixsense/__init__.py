@@ -1,0 +1,1 @@
+"""The 6sense side: the HTTP client, its retry policy, and flattening answers (pure)."""
