@@ -1,171 +1,20 @@
 """Fixtures that start real processes on loopback: the 6sense simulator and `udf-service serve`.
 
-Every process is started by the fixture, found by its own pid, and stopped at the end.
+The processes come from `udf_service.harness`, the same code the demo and the benchmarks use.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-import requests
 
-from udf_service.server import free_port, wait_for_port
+from udf_service.harness import TOKEN, Service, Simulator, start_service, start_simulator
 
-TOKEN = "test-token-0123456789abcdef0123456789abcd"
-
-
-@dataclass
-class Simulator:
-    """A running simulator process and its admin API."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-
-    def stats(self) -> dict[str, Any]:
-        return requests.get(f"{self.url}/_sim/stats", timeout=5).json()
-
-    def reset(self) -> None:
-        requests.post(f"{self.url}/_sim/reset", timeout=5).raise_for_status()
-
-    def faults(self, rules: list[dict[str, Any]], latency_ms: float | None = None) -> None:
-        document: dict[str, Any] = {"rules": rules}
-        if latency_ms is not None:
-            document["latency_ms"] = latency_ms
-        requests.post(f"{self.url}/_sim/faults", data=orjson.dumps(document), timeout=5).raise_for_status()
-
-    def calls_by_email(self) -> dict[str, int]:
-        return self.stats()["by_email"]
-
-
-@dataclass
-class Service:
-    """A running `udf-service serve` and what it wrote to its log."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def function_url(self) -> str:
-        return f"{self.url}/snowflake/people/full"
-
-    def worker_pids(self) -> list[int]:
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        try:
-            return [int(pid) for pid in children.read_text().split()]
-        except OSError:
-            return []
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 40) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        return self.process.returncode
-
-
-def start_simulator(
-    token: str | None = TOKEN, latency_ms: float = 0.0, rate_limit: str | None = None
-) -> Simulator:
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "udf_service.simulator",
-        "--port",
-        str(port),
-        "--latency-ms",
-        str(latency_ms),
-    ]
-    if token:
-        command += ["--token", token]
-    if rate_limit:
-        command += ["--rate-limit", rate_limit]
-    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
-    wait_for_port("127.0.0.1", port, timeout_s=15)
-    return Simulator(f"http://127.0.0.1:{port}", process)
-
-
-def start_service(
-    simulator_url: str | None,
-    state_url: str,
-    log_path: Path,
-    *,
-    workers: int = 2,
-    threads: int = 8,
-    env: dict[str, str] | None = None,
-) -> Service:
-    port = free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("SIXSENSE_", "UDF_"))}
-    environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    environment.update(
-        {
-            "SIXSENSE_API_TOKEN": TOKEN,
-            "UDF_STATE_URL": state_url,
-            "SIXSENSE_RATE_LIMIT": "6000/minute",
-            "UDF_LOG_LEVEL": "DEBUG",
-        }
-    )
-    if simulator_url:
-        environment["SIXSENSE_BASE_URL"] = simulator_url
-    environment.update(env or {})
-    log = log_path.open("ab")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "udf_service.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-        ],
-        env=environment,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    service = Service(f"http://127.0.0.1:{port}", process, log_path, environment)
-    end = time.monotonic() + 30
-    while time.monotonic() < end:
-        if process.poll() is not None:
-            raise RuntimeError(f"udf-service exited with {process.returncode}:\n{service.log_text()[-3000:]}")
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(f"{service.url}/readyz", timeout=1).status_code == 200:
-                return service
-        time.sleep(0.1)
-    service.stop(signal.SIGKILL)
-    raise RuntimeError(f"udf-service not ready in 30 s:\n{service.log_text()[-3000:]}")
-
-
-def _stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+__all__ = ["TOKEN", "Service", "Simulator"]
 
 
 @pytest.fixture
@@ -179,7 +28,7 @@ def simulator_factory() -> Iterator[Any]:
 
     yield factory
     for simulator in started:
-        _stop_process(simulator.process)
+        simulator.stop()
 
 
 @pytest.fixture
