@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 
 .venv-dbt/.installed:
 	$(PYTHON) -m venv .venv-dbt
-	.venv-dbt/bin/pip install -q 'dbt-core==1.10.13' 'dbt-snowflake==1.10.2'
+	.venv-dbt/bin/pip install -q 'dbt-core==1.11.16' 'dbt-snowflake==1.11.6'
 	touch $@
 
 serve: $(VENV)/.installed  ## run the service (simulator when SIXSENSE_API_TOKEN is unset)

@@ -4,6 +4,7 @@
     ├── ConfigError            bad or missing setting; raised at start-up, never per request
     ├── ProtocolError          a request body or header that a wire format cannot accept (-> 4xx)
     ├── StateError             the state backend (SQLite, Redis) failed or is unreachable (-> 503)
+    ├── WarehouseSqlError      `udf-service sql`: VariableError (render), ApplyError (apply)
     └── UpstreamError          anything that went wrong talking to 6sense
         ├── UpstreamTransportError          no usable HTTP answer
         │   ├── UpstreamConnectError        could not connect (nothing was sent: safe to retry)

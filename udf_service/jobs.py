@@ -33,6 +33,7 @@ log = logging.getLogger("udf_service.jobs")
 LEASE_S = 15.0
 SNOWFLAKE_ASYNC_LIMIT_S = 600.0  # Snowflake stops polling an async batch after 10 minutes
 REFILL_LEASE_S = 120.0
+SWEEP_EVERY_S = 600.0  # expired cache entries, claims and jobs (kept UDF_JOB_TTL_S, 12 h) go
 
 Encoder = Callable[[Sequence[int], Sequence[Any]], bytes]
 
@@ -216,7 +217,7 @@ class Background:
         self.stop_event.set()
 
     def _loop(self) -> None:
-        last_renew = 0.0
+        last_renew = last_sweep = 0.0
         while not self.stop_event.wait(self.tick_s):
             try:
                 if time.monotonic() - last_renew >= LEASE_S / 3:
@@ -224,6 +225,10 @@ class Background:
                     self.jobs.engine.claims.renew_all()
                     last_renew = time.monotonic()
                 self.jobs.resume_orphans()
+                if time.monotonic() - last_sweep >= SWEEP_EVERY_S:
+                    last_sweep = time.monotonic()
+                    swept = self.jobs.state.sweep()
+                    log.debug("swept_expired_state", extra={"rows": swept})
             except StateError:
                 log.warning("background_state_unavailable")
             except Exception:

@@ -98,7 +98,20 @@ def _metrics_dir() -> Iterator[None]:
     try:
         yield
     finally:
+        _reap_children(timeout_s=10)  # a worker still booting at SIGTERM must not lose its files
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _reap_children(timeout_s: float) -> None:
+    """Wait (bounded) until every child process of the arbiter has exited."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            time.sleep(0.05)
 
 
 @contextlib.contextmanager

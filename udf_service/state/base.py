@@ -117,6 +117,7 @@ class State(ABC):
         """Push the limiter ``name`` so no slot starts before ``until`` (``tat = max(tat, until)``).
 
         Called after an upstream 429, so every worker slows down, not just the one that saw it.
+        ``until`` is on the backend clock: pass ``state.now() + retry_after``, not ``time.time()``.
         """
 
     @abstractmethod
@@ -173,6 +174,7 @@ class State(ABC):
         """Store the result if ``owner`` holds the lease (or the lease expired and nobody took it).
 
         True when stored. A finished job keeps its result until the job's TTL runs out.
+        The first result wins: finishing a job that is already done returns False.
         """
 
     @abstractmethod
