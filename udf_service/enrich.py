@@ -51,7 +51,8 @@ class Estimate:
         lines += [
             f"upstream calls        {self.calls:>10,}",
             f"credits (at most)     {self.calls:>10,}   (6sense bills matched leads only)",
-            f"time at the quota     {self.hours:>10.2f} h (at {self.rate_per_hour:,.0f} calls/hour)",
+            f"time at the quota     {self.hours:>10.2f} h = {self.hours * 60:,.0f} min "
+            f"(at {self.rate_per_hour:,.0f} calls/hour)",
         ]
         return "\n".join(lines)
 
