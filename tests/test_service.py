@@ -12,6 +12,8 @@ from typing import Any
 import orjson
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.fixtures import Service, Simulator
 from tests.leadgen import expected_value, make_rows, stable, unique_valid_emails
@@ -180,3 +182,37 @@ def test_refuses_to_start_without_token(tmp_path: Path) -> None:
 def test_sigterm_stops_cleanly(service: Service) -> None:
     """SIGTERM ends the service with exit code 0."""
     assert service.stop(signal.SIGTERM) == 0
+
+
+_ARG = st.one_of(
+    st.none(),
+    st.text(max_size=30),
+    st.sampled_from(["jane@acme.com", "raj@globex.io", "x@gmail.com", "US", "Germany", ""]),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.dictionaries(
+        st.sampled_from(["email", "country", "title", "bogus"]), st.text(max_size=10), max_size=3
+    ),
+)
+_ROWS = st.lists(
+    st.tuples(st.integers(min_value=0, max_value=2**40), st.lists(_ARG, min_size=1, max_size=10)), max_size=40
+)
+
+
+def test_any_well_formed_batch_keeps_row_numbers_and_order(
+    service_factory: Any, simulator: Simulator
+) -> None:
+    """Any well-formed batch comes back from the live service with the same row numbers, in order."""
+    service = service_factory(simulator.url, env={"SIXSENSE_RATE_LIMIT": "60000/minute"})
+    session = requests.Session()
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(_ROWS)
+    def check(rows: list[tuple[int, list[Any]]]) -> None:
+        body = orjson.dumps({"data": [[n, *args] for n, args in rows]})
+        response = session.post(service.function_url, data=body, timeout=30)
+        assert response.status_code == 200, response.text[:200]
+        data = response.json()["data"]
+        assert [row[0] for row in data] == [n for n, _ in rows]
+        assert all(isinstance(value, dict) and value["status"] for _, value in data)
+
+    check()
