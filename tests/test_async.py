@@ -162,3 +162,16 @@ def test_cached_route_answers_pending_then_ok(
     assert [stable(v) for v in second] == [expected_value(r) for r in rows]
     assert simulator.stats()["calls"] == 2000
     assert set(simulator.calls_by_email().values()) == {1}
+
+
+def test_too_many_async_batches_get_429_then_succeed(service_factory: Any, simulator: Simulator) -> None:
+    """Past UDF_MAX_ASYNC_BATCHES a new batch gets 429 with a reason; Snowflake's retry then succeeds."""
+    env = {**SLOW, "UDF_MAX_ASYNC_BATCHES": "1", "SIXSENSE_RATE_LIMIT": "300/minute"}
+    service = service_factory(simulator.url, workers=1, env=env)
+    assert _post(service, _leads(30, "busy-a"), "q-busy-a").status_code == 202
+    second = _post(service, _leads(30, "busy-b"), "q-busy-b")
+    assert second.status_code == 429 and "overloaded" in second.json()["error"]
+    values = SnowflakeCaller(service.function_url, max_batch_rows=30, max_retry_s=120).query(
+        _leads(30, "busy-b")
+    )
+    assert [stable(v) for v in values] == [expected_value(r) for r in _leads(30, "busy-b")]

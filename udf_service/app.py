@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import logs
 from .config import PRODUCTION_BASE_URL, Settings
-from .errors import ConfigError, ProtocolError, StateError, UpstreamAuthError
+from .errors import ConfigError, Overloaded, ProtocolError, StateError, UpstreamAuthError
 from .jobs import auth_failure
 
 log = logging.getLogger("udf_service")
@@ -72,6 +72,11 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(ProtocolError)
     def protocol_error(exc: ProtocolError) -> Response:
         return json_error(exc.message, exc.status)
+
+    @app.errorhandler(Overloaded)
+    def overloaded(exc: Overloaded) -> Response:
+        log.warning("overloaded", extra={"error": str(exc)})
+        return json_error(str(exc), 429)
 
     @app.errorhandler(StateError)
     def state_error(exc: StateError) -> Response:

@@ -81,6 +81,7 @@ class Settings:
     read_timeout_s: float = 15.0
     quota_cooldown_s: float = 3600.0
     job_ttl_s: float = 12 * 3600
+    max_async_batches: int = 32
     log_level: str = "INFO"
 
     @classmethod
@@ -107,6 +108,7 @@ class Settings:
             read_timeout_s=get.number("SIXSENSE_READ_TIMEOUT_S", 15.0, minimum=0.1),
             quota_cooldown_s=get.number("UDF_QUOTA_COOLDOWN_S", 3600.0, minimum=0.0),
             job_ttl_s=get.number("UDF_JOB_TTL_S", 12 * 3600, minimum=600.0),
+            max_async_batches=int(get.number("UDF_MAX_ASYNC_BATCHES", 32, minimum=1)),
             log_level=(get.text("UDF_LOG_LEVEL") or "INFO").upper(),
         )
         settings.validate()

@@ -3,6 +3,7 @@
     UdfError
     ├── ConfigError            bad or missing setting; raised at start-up, never per request
     ├── ProtocolError          a request body or header that a wire format cannot accept (-> 4xx)
+    ├── Overloaded             this worker has too much in flight; the warehouse should back off (-> 429)
     ├── StateError             the state backend (SQLite, Redis) failed or is unreachable (-> 503)
     ├── WarehouseSqlError      `udf-service sql`: VariableError (render), ApplyError (apply)
     └── UpstreamError          anything that went wrong talking to 6sense
@@ -38,6 +39,10 @@ class ProtocolError(UdfError):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+class Overloaded(UdfError):
+    """This worker is at capacity; answered 429 so the warehouse retries later, more slowly."""
 
 
 class StateError(UdfError):

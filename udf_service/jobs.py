@@ -25,7 +25,7 @@ import orjson
 
 from . import metrics
 from .engine import Engine, Row
-from .errors import StateError, UpstreamAuthError
+from .errors import Overloaded, StateError, UpstreamAuthError
 from .leads import InvalidLead, Lead
 
 log = logging.getLogger("udf_service.jobs")
@@ -65,6 +65,7 @@ class Jobs:
         self.owner = engine.owner
         self.encode = encode
         self.ttl_s = ttl_s
+        self.max_jobs = max_jobs
         self.pool = ThreadPoolExecutor(max_jobs, thread_name_prefix="job")
         self.lock = threading.Lock()
         self.running: set[str] = set()
@@ -77,6 +78,11 @@ class Jobs:
         if existing is not None:
             metrics.JOBS.labels("joined").inc()
             return _stored(existing.result) if existing.done else Outcome(202)
+        with self.lock:
+            busy = len(self.running)
+        if busy >= self.max_jobs:
+            raise Overloaded(f"overloaded: {busy} asynchronous batches are already running in this "
+                             "worker; retry later")
         created_at = self.state.now()
         payload = orjson.dumps(
             {"created_at": created_at, "row_numbers": row_numbers, "rows": [_encode_row(row) for row in rows]}
