@@ -35,7 +35,7 @@ demo: $(VENV)/.installed
 	$(BIN)/udf-service demo
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check udf_service tests bench
+	$(BIN)/ruff check .
 
 test: $(VENV)/.installed .venv-checkov/.installed .venv-dbt/.installed lint  ## every check CI runs
 	$(BIN)/pytest
