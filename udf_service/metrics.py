@@ -35,6 +35,10 @@ BATCH_SECONDS = Histogram(
 LIMITER_WAIT_SECONDS = Counter(
     "sixsense_limiter_wait_seconds_total", "Seconds spent waiting for a slot under the shared rate limit"
 )
+LIMITER_LATE_SLOTS = Counter(
+    "sixsense_limiter_late_slots_total",
+    "Slots given up because the sender woke too late to use them safely",
+)
 CIRCUIT_OPEN = Gauge(
     "sixsense_quota_circuit_open",
     "1 while the 402 (credits exhausted) circuit is open",
