@@ -35,11 +35,12 @@ def create_app(settings: Settings | None = None, start_background: bool = True) 
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
 
     from . import services
-    from .routes import ops, snowflake
+    from .routes import bigquery, ops, snowflake
 
     services.init_app(app, settings, start_background)
     app.register_blueprint(ops.bp)
     app.register_blueprint(snowflake.bp)
+    app.register_blueprint(bigquery.bp)
     _register_auth(app, settings)
     _register_errors(app)
     log.info(

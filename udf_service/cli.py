@@ -104,15 +104,15 @@ def enrich(csv_path: Path, output: Path | None, dry_run: bool) -> None:
     )
 
 
-def _attach_optional_groups() -> None:
-    try:
-        from .cli_sql import sql
-    except ImportError:  # pragma: no cover - the SQL commands ship with the package
-        return
+def _attach_command_groups() -> None:
+    from .cli_bench import bench
+    from .cli_sql import sql
+
     main.add_command(sql)
+    main.add_command(bench)
 
 
-_attach_optional_groups()
+_attach_command_groups()
 
 if __name__ == "__main__":
     main()

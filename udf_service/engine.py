@@ -124,6 +124,14 @@ class Engine:
         metrics.CACHE_LOOKUPS.labels("miss").inc(len(groups) - len(found))
         return {key: _from_cache(raw) for key, raw in found.items()}
 
+    def miss_placeholder(self) -> dict[str, Any]:
+        """The value a non-waiting route gives a cache miss: pending, or why it will not be fetched."""
+        if self.guards.quota_open():
+            return empty_value("quota_exhausted", "6sense credits are exhausted (HTTP 402); not queued")
+        if self.guards.budget_left() == 0:
+            return empty_value("budget_exhausted", "UDF_DAILY_CALL_BUDGET is spent for today; not queued")
+        return empty_value("pending", "queued for a background fetch; call again later")
+
     def estimate(self, rows: Sequence[Row]) -> list[dict[str, Any]]:
         """Per row, whether answering it now would call 6sense, and why; calls nothing."""
         _, groups = group_rows(rows)

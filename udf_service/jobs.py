@@ -180,6 +180,18 @@ class Refill:
         self.engine = engine
         self.state = engine.state
 
+    def cached_or_queued(self, rows: Sequence[Row]) -> list[dict[str, Any]]:
+        """Values for the non-waiting routes: cached now; misses queued and answered `pending`."""
+        values, misses = self.engine.lookup(rows)
+        if misses:
+            placeholder = self.engine.miss_placeholder()
+            if placeholder["status"] == "pending":
+                self.enqueue({key: group.lead for key, group in misses.items()})
+            for group in misses.values():
+                for index in group.indices:
+                    values[index] = placeholder
+        return values  # type: ignore[return-value]
+
     def enqueue(self, misses: dict[str, Lead]) -> int:
         return self.state.queue_push({key: orjson.dumps(lead.form()) for key, lead in misses.items()})
 

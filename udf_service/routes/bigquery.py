@@ -1,0 +1,91 @@
+"""BigQuery remote functions: `/bigquery/people/full[/cached]`.
+
+BigQuery has no asynchronous protocol, so a request answers within UDF_SYNC_BUDGET_S (plus at
+most one upstream call already under way): leads not fetched by then are rows with status `error`
+and a sentence saying so, never a failed request. The next query finds the fetched ones cached.
+Errors keep the statuses the app decides (400 for bad requests, 424 when 6sense rejects the
+token, 503 when the state backend is down), with the body BigQuery shows: `{"errorMessage"}`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, request
+
+from .. import metrics
+from ..engine import Row
+from ..leads import lead_from_args
+from ..protocols import bigquery
+from ..protocols.compression import compress
+from ..services import services
+
+bp = Blueprint("bigquery", __name__, url_prefix="/bigquery")
+log = logging.getLogger("udf_service.bigquery")
+
+
+@bp.post("/people/full")
+def people_full() -> Response:
+    """Every call's value, fetched within the sync budget; rows past it are `error`, not a failure."""
+    svc, started = services(), time.monotonic()
+    call, rows = _decode()
+    values = svc.engine.enrich(rows, time.time() + svc.settings.sync_budget_s)
+    return _replies(call, values, "bigquery_full", started)
+
+
+@bp.post("/people/full/cached")
+def people_full_cached() -> Response:
+    """Never waits on 6sense: cached values now, `pending` for misses (fetched in the background)."""
+    svc, started = services(), time.monotonic()
+    call, rows = _decode()
+    values = svc.refill.cached_or_queued(rows)
+    return _replies(call, values, "bigquery_cached", started)
+
+
+@bp.after_request
+def error_message_body(response: Response) -> Response:
+    """BigQuery shows `{"errorMessage": ...}`; the app's handlers answer `{"error": ...}`: translate."""
+    if response.status_code == 200 or response.mimetype != "application/json":
+        return response
+    try:
+        document = orjson.loads(response.get_data())
+    except orjson.JSONDecodeError:
+        return response
+    if isinstance(document, dict) and "error" in document:
+        response.set_data(bigquery.error(str(document["error"])))
+    return response
+
+
+def _decode() -> tuple[bigquery.Request, list[Row]]:
+    svc = services()
+    call = bigquery.decode(request.get_data(), request.headers, svc.settings.max_body_bytes)
+    default_country = svc.settings.default_country
+    return call, [lead_from_args(args, default_country) for args in call.calls]
+
+
+def _replies(call: bigquery.Request, values: Sequence[Any], route: str, started: float) -> Response:
+    statuses = metrics.count_rows(route, values)
+    seconds = time.monotonic() - started
+    metrics.BATCH_SECONDS.labels(route, "200").observe(seconds)
+    log.info(
+        "batch",
+        extra={
+            "route": route,
+            "http_status": 200,
+            "seconds": round(seconds, 4),
+            "request_id": call.request_id,
+            "job": call.caller,  # the BigQuery job's resource name; sessionUser (an email) is not logged
+            "rows": len(call.calls),
+            "statuses": statuses,
+        },
+    )
+    body, encoding = compress(bigquery.encode(values), request.headers.get("Accept-Encoding"))
+    response = Response(body, status=200, mimetype="application/json")
+    if encoding:
+        response.headers["Content-Encoding"] = encoding
+    response.headers["Vary"] = "Accept-Encoding"
+    return response
