@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
-
 from . import metrics
 from .config import Settings
 from .guards import CreditGuards, SharedPacer
@@ -27,6 +25,7 @@ from .leads import InvalidLead, Lead
 from .sixsense.client import DeadlineExceeded, SixsenseClient
 from .sixsense.flatten import empty_value, flatten
 from .state import State
+from .values import CachedValue, Value, as_dict, stored_bytes
 
 CLAIM_TTL_S = 30.0
 AWAIT_POLL_S = 0.1
@@ -94,7 +93,7 @@ class Engine:
         self.client.close()
 
     # ------------------------------------------------------------------ batches
-    def enrich(self, rows: Sequence[Row], deadline: float) -> list[dict[str, Any]]:
+    def enrich(self, rows: Sequence[Row], deadline: float) -> list[Value]:
         """Every row's value: from the cache, or fetched now (each unique lead at most once)."""
         values, groups = group_rows(rows)
         cached = self.cached_values(groups)
@@ -106,7 +105,7 @@ class Engine:
                 values[index] = answers[key]
         return values  # type: ignore[return-value]
 
-    def lookup(self, rows: Sequence[Row]) -> tuple[list[dict[str, Any] | None], dict[str, Group]]:
+    def lookup(self, rows: Sequence[Row]) -> tuple[list[Value | None], dict[str, Group]]:
         """Values known without calling 6sense (cache, invalid rows); None and a Group for misses."""
         values, groups = group_rows(rows)
         cached = self.cached_values(groups)
@@ -118,7 +117,7 @@ class Engine:
                 misses[key] = group
         return values, misses
 
-    def cached_values(self, groups: dict[str, Group]) -> dict[str, dict[str, Any]]:
+    def cached_values(self, groups: dict[str, Group]) -> dict[str, CachedValue]:
         found = self.state.cache_get_many(list(groups)) if groups else {}
         metrics.CACHE_LOOKUPS.labels("hit").inc(len(found))
         metrics.CACHE_LOOKUPS.labels("miss").inc(len(groups) - len(found))
@@ -146,7 +145,7 @@ class Engine:
                 continue
             key = row.key
             if key in cached:
-                out.append(_estimate_row("cached", cached_until=self._cached_until(cached[key])))
+                out.append(_estimate_row("cached", cached_until=self._cached_until(as_dict(cached[key]))))
             elif key in seen:
                 out.append(_estimate_row("duplicate"))
             elif quota_open:
@@ -181,7 +180,7 @@ class Engine:
         return self.pacer.backlog_s() + (misses - 1) * per_call + self.latency_s
 
     # ------------------------------------------------------------------ one lead
-    def resolve(self, lead: Lead, deadline: float) -> dict[str, Any]:
+    def resolve(self, lead: Lead, deadline: float) -> Value:
         """This lead's value: cached, awaited from whoever is fetching it, or fetched by us."""
         key = lead.key
         # One claimant per call, not per process: two threads of one worker must not both win.
@@ -206,7 +205,7 @@ class Engine:
                 )
             self.sleep(AWAIT_POLL_S)
 
-    def _fetch(self, lead: Lead, deadline: float) -> dict[str, Any]:
+    def _fetch(self, lead: Lead, deadline: float) -> Value:
         if self.guards.quota_open():
             return empty_value("quota_exhausted", _quota_message(self.guards.quota_retry_in()))
         if not self.guards.take_budget():
@@ -236,13 +235,13 @@ class Engine:
         if value["status"] in CACHEABLE:
             ttl = self.ttl_for(value["status"])
             if ttl > 0:
-                self.state.cache_set_many({lead.key: orjson.dumps(value)}, ttl)
+                self.state.cache_set_many({lead.key: stored_bytes(value)}, ttl)
         return value
 
 
-def group_rows(rows: Sequence[Row]) -> tuple[list[dict[str, Any] | None], dict[str, Group]]:
+def group_rows(rows: Sequence[Row]) -> tuple[list[Value | None], dict[str, Group]]:
     """Invalid rows answered at once; valid rows grouped by cache key, first-seen order."""
-    values: list[dict[str, Any] | None] = [None] * len(rows)
+    values: list[Value | None] = [None] * len(rows)
     groups: dict[str, Group] = {}
     for index, row in enumerate(rows):
         if isinstance(row, InvalidLead):
@@ -264,10 +263,8 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _from_cache(raw: bytes) -> dict[str, Any]:
-    value = orjson.loads(raw)
-    value["from_cache"] = True
-    return value
+def _from_cache(raw: bytes) -> CachedValue:
+    return CachedValue(raw)
 
 
 def _quota_message(retry_in: float | None) -> str:

@@ -26,6 +26,7 @@ from .errors import ConfigError
 from .leads import FIELDS, lead_from_args
 from .server import simulator_if_needed
 from .services import build
+from .values import as_dict, status_of
 
 CHUNK = 50
 
@@ -102,13 +103,9 @@ def enrich(csv_path: Path, output: Path) -> Counter[str]:
                     chunk = rows[start : start + CHUNK]
                     values = services.engine.enrich(_leads(chunk, settings), time.time() + 3600)
                     for offset, (args, value) in enumerate(zip(chunk, values, strict=True)):
-                        statuses[value["status"]] += 1
-                        sink.write(
-                            orjson.dumps(
-                                {"row": start + offset, "email": args[0], "country": args[1], **value}
-                            )
-                            + b"\n"
-                        )
+                        statuses[status_of(value)] += 1
+                        line = {"row": start + offset, "email": args[0], "country": args[1]}
+                        sink.write(orjson.dumps(line | as_dict(value)) + b"\n")
                     sink.flush()
                     bar.update(len(chunk))
                     bar.set_postfix(statuses)

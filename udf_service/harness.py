@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import requests
 
-from .server import free_port, wait_for_port
+from .server import free_port, stop_process, wait_for_port
 
 TOKEN = "test-token-0123456789abcdef0123456789abcd"
 
@@ -149,13 +149,3 @@ def start_service(
         time.sleep(0.1)
     service.stop(signal.SIGKILL)
     raise RuntimeError(f"udf-service not ready in {ready_timeout_s:g} s:\n{service.log_text()[-3000:]}")
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)

@@ -21,6 +21,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from .values import status_of
+
 UPSTREAM_CALLS = Counter(
     "sixsense_upstream_calls_total", "Calls to 6sense, by HTTP status or error", ["status"]
 )
@@ -56,7 +58,7 @@ BUDGET_LEFT = Gauge(
 
 def count_rows(route: str, values: Iterable[Any]) -> dict[str, int]:
     """Count answered rows by status (one metric update per status, not per row)."""
-    statuses = Tally(v.get("status", "other") if isinstance(v, dict) else "null" for v in values)
+    statuses = Tally(status_of(v) for v in values)
     for status, count in statuses.items():
         ROWS.labels(route, status).inc(count)
     return dict(statuses)

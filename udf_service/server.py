@@ -95,11 +95,15 @@ def _metrics_dir() -> Iterator[None]:
         return
     directory = tempfile.mkdtemp(prefix="udf-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    owner = os.getpid()
     try:
         yield
     finally:
-        _reap_children(timeout_s=10)  # a worker still booting at SIGTERM must not lose its files
-        shutil.rmtree(directory, ignore_errors=True)
+        # gunicorn workers leave through sys.exit() in the forked child, so this block also runs
+        # in every exiting worker: only the arbiter that made the directory may remove it.
+        if os.getpid() == owner:
+            _reap_children(timeout_s=10)
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def _reap_children(timeout_s: float) -> None:
@@ -127,17 +131,26 @@ def simulator_if_needed(settings: Settings) -> Iterator[None]:
     if limit := os.environ.get("SIXSENSE_SIMULATE_RATE_LIMIT"):
         command += ["--rate-limit", limit]
     simulator = subprocess.Popen(command)
+    owner = os.getpid()
     try:
         wait_for_port("127.0.0.1", port, timeout_s=15)
         os.environ["SIXSENSE_BASE_URL"] = f"http://127.0.0.1:{port}"
         sys.stderr.write(BANNER)
         yield
     finally:
-        simulator.terminate()
+        if os.getpid() == owner:  # not in an exiting gunicorn worker, which runs this block too
+            stop_process(simulator)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a child we started, and kill it if it has not exited within 10 s."""
+    if process.poll() is None:
+        process.terminate()
         try:
-            simulator.wait(timeout=5)
+            process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            simulator.kill()
+            process.kill()
+            process.wait(timeout=10)
 
 
 def free_port() -> int:

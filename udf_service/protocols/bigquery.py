@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from ..errors import ProtocolError
+from ..values import dumps
 from .compression import decompress
 
 MAX_ARGS = 10
@@ -95,7 +96,7 @@ def _text(value: object) -> str | None:
 
 def encode(values: Sequence[object]) -> bytes:
     """The 200 body: one reply per call, in call order. A JSON return value is the value itself."""
-    return orjson.dumps({"replies": list(values)})
+    return dumps({"replies": list(values)})
 
 
 def error(message: str) -> bytes:

@@ -34,6 +34,7 @@ from ..jobs import auth_failure
 from ..leads import lead_from_args
 from ..services import Services, build
 from ..sixsense.flatten import empty_value
+from ..values import Value, dumps
 from .bigquery import object_from_text
 
 MAX_ARGS = 10
@@ -207,9 +208,9 @@ def _renewing_claims(engine: Engine, every_s: float = 10.0) -> Iterator[None]:
         thread.join(timeout=1.0)
 
 
-def result_text(value: dict[str, Any]) -> str:
+def result_text(value: Value) -> str:
     """One row's result: the value as JSON text, or an `error` value when it exceeds VARCHAR."""
-    text = orjson.dumps(value)
+    text = dumps(value)
     if len(text) <= MAX_RESULT_BYTES:
         return text.decode()
     too_long = empty_value("error", f"the value is longer than VARCHAR({MAX_RESULT_BYTES}) allows")

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from ..errors import ProtocolError
+from ..values import dumps
 from .compression import decompress
 
 MAX_ARGS = 10
@@ -84,4 +85,4 @@ def encode(row_numbers: Sequence[int], values: Sequence[object]) -> bytes:
     """The response body: one [row_number, value] pair per input row, in input order."""
     if len(row_numbers) != len(values):
         raise ValueError("one value per row is required")
-    return orjson.dumps({"data": [[n, v] for n, v in zip(row_numbers, values, strict=True)]})
+    return dumps({"data": [[n, v] for n, v in zip(row_numbers, values, strict=True)]})
