@@ -119,12 +119,12 @@ def test_unknown_routes_and_methods_answer_json(service: Service) -> None:
     assert response.status_code == 405 and response.json()["error"]
 
 
-def test_poll_for_unknown_batch_is_404(service: Service) -> None:
-    """A GET poll for a batch id the service never saw is a clear 404."""
+def test_poll_for_unknown_batch_is_a_retryable_503(service: Service) -> None:
+    """A GET poll for an unknown batch id is a 503 (retried: the job may be re-registered), with a reason."""
     response = requests.get(
         service.function_url, headers={"sf-external-function-query-batch-id": "nope"}, timeout=5
     )
-    assert response.status_code == 404 and "unknown batch id" in response.json()["error"]
+    assert response.status_code == 503 and "unknown batch id" in response.json()["error"]
 
 
 def test_health_ready_metrics(service: Service) -> None:

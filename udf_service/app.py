@@ -32,7 +32,9 @@ def create_app(settings: Settings | None = None, start_background: bool = True) 
         )
     logs.configure(settings.log_level)
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # One byte over the limit, so a chunked body longer than the limit is seen as too long
+    # (werkzeug cuts such a stream at MAX_CONTENT_LENGTH instead of refusing it).
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
 
     from . import services
     from .routes import bigquery, ops, snowflake
@@ -86,13 +88,18 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(UpstreamAuthError)
     def upstream_auth(exc: UpstreamAuthError) -> Response:
+        log.error("upstream_auth_rejected", extra={"upstream_status": exc.status})
         outcome = auth_failure(exc)
         return Response(outcome.body, status=outcome.status, mimetype="application/json")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         messages = {413: "request body exceeds the size limit (UDF_MAX_BODY_BYTES)"}
-        return json_error(messages.get(exc.code or 500, exc.description or exc.name), exc.code or 500)
+        response = json_error(messages.get(exc.code or 500, exc.description or exc.name), exc.code or 500)
+        for name, value in exc.get_headers():  # e.g. Allow on a 405
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:

@@ -82,6 +82,7 @@ class Settings:
     quota_cooldown_s: float = 3600.0
     job_ttl_s: float = 12 * 3600
     max_async_batches: int = 32
+    threads: int = 8
     log_level: str = "INFO"
 
     @classmethod
@@ -109,6 +110,7 @@ class Settings:
             quota_cooldown_s=get.number("UDF_QUOTA_COOLDOWN_S", 3600.0, minimum=0.0),
             job_ttl_s=get.number("UDF_JOB_TTL_S", 12 * 3600, minimum=600.0),
             max_async_batches=int(get.number("UDF_MAX_ASYNC_BATCHES", 32, minimum=1)),
+            threads=int(get.number("UDF_THREADS", 8, minimum=1)),
             log_level=(get.text("UDF_LOG_LEVEL") or "INFO").upper(),
         )
         settings.validate()

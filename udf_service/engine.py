@@ -9,6 +9,7 @@ cache, not fetched again. The engine knows no wire format and no web framework: 
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -26,6 +27,8 @@ from .sixsense.client import DeadlineExceeded, SixsenseClient
 from .sixsense.flatten import empty_value, flatten
 from .state import State
 from .values import CachedValue, Value, as_dict, stored_bytes
+
+log = logging.getLogger("udf_service.engine")
 
 CLAIM_TTL_S = 30.0
 AWAIT_POLL_S = 0.1
@@ -230,6 +233,14 @@ class Engine:
             value = empty_value(answer.outcome, answer.error)
         if answer.outcome == "quota_exhausted":
             self.guards.trip_quota()
+            log.warning(
+                "quota_circuit_opened",
+                extra={
+                    "email_hash": lead.email_hash,
+                    "upstream_status": 402,
+                    "cooldown_s": self.settings.quota_cooldown_s,
+                },
+            )
             value["error"] = _quota_message(self.settings.quota_cooldown_s)
         self.guards.record_calls(answer.attempts, matched=value["status"] == "ok")
         if value["status"] in CACHEABLE:

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +25,7 @@ import orjson
 
 from . import metrics
 from .engine import Engine, Row
-from .errors import Overloaded, StateError, UpstreamAuthError
+from .errors import Overloaded, ProtocolError, StateError, UpstreamAuthError
 from .leads import InvalidLead, Lead
 
 log = logging.getLogger("udf_service.jobs")
@@ -59,45 +59,62 @@ def auth_failure(exc: UpstreamAuthError) -> Outcome:
 class Jobs:
     """Creates, runs, resumes and answers for asynchronous batch jobs."""
 
-    def __init__(self, engine: Engine, encode: Encoder, ttl_s: float, max_jobs: int = 32) -> None:
+    def __init__(
+        self, engine: Engine, encode: Encoder, ttl_s: float, max_jobs: int = 32, max_waiting: int = 7
+    ) -> None:
         self.engine = engine
         self.state = engine.state
         self.owner = engine.owner
         self.encode = encode
         self.ttl_s = ttl_s
         self.max_jobs = max_jobs
+        self.max_waiting = max(max_waiting, 1)
         self.pool = ThreadPoolExecutor(max_jobs, thread_name_prefix="job")
         self.lock = threading.Lock()
-        self.running: set[str] = set()
+        self.waiting = 0
+        # Running jobs and their payloads, kept so a job lost by a restarted backend is re-created.
+        self.running: dict[str, bytes] = {}
 
     def submit(
         self, job_id: str, row_numbers: list[int], rows: Sequence[Row], misses: int, wait_s: float
     ) -> Outcome:
         """Start (or join) the job; wait for it up to `wait_s` if it should fit in that time."""
+        encoded = [_encode_row(row) for row in rows]
         existing = self.state.job_get(job_id)
         if existing is not None:
+            _require_same_rows(job_id, existing.payload, row_numbers, encoded)
             metrics.JOBS.labels("joined").inc()
             return _stored(existing.result) if existing.done else Outcome(202)
         with self.lock:
             busy = len(self.running)
         if busy >= self.max_jobs:
-            raise Overloaded(f"overloaded: {busy} asynchronous batches are already running in this "
-                             "worker; retry later")
+            raise Overloaded(
+                f"overloaded: {busy} asynchronous batches are already running in this worker; retry later"
+            )
         created_at = self.state.now()
-        payload = orjson.dumps(
-            {"created_at": created_at, "row_numbers": row_numbers, "rows": [_encode_row(row) for row in rows]}
-        )
+        payload = orjson.dumps({"created_at": created_at, "row_numbers": row_numbers, "rows": encoded})
         if not self.state.job_create(job_id, payload, self.owner, LEASE_S, self.ttl_s):
             return Outcome(202)
         metrics.JOBS.labels("created").inc()
-        future = self._start(job_id, row_numbers, rows, created_at + SNOWFLAKE_ASYNC_LIMIT_S)
-        if self.engine.seconds_needed(misses) <= wait_s:
+        future = self._start(job_id, payload, row_numbers, rows, created_at + SNOWFLAKE_ASYNC_LIMIT_S)
+        if self.engine.seconds_needed(misses) <= wait_s and self._take_wait_seat():
             try:
                 return future.result(timeout=wait_s)
             except FutureTimeout:
                 pass
+            finally:
+                with self.lock:
+                    self.waiting -= 1
         metrics.JOBS.labels("went_async").inc()
         return Outcome(202)
+
+    def _take_wait_seat(self) -> bool:
+        """Only so many request threads may wait on jobs: the others must stay free to answer."""
+        with self.lock:
+            if self.waiting >= self.max_waiting:
+                return False
+            self.waiting += 1
+            return True
 
     def poll(self, job_id: str) -> Outcome | None:
         """The stored result (200), 202 while running, or None for an unknown batch id."""
@@ -117,19 +134,21 @@ class Jobs:
                 continue
             document = orjson.loads(job.payload)
             rows = [_decode_row(row) for row in document["rows"]]
-            log.info("job_resumed", extra={"batch_id": job_id, "rows": len(rows)})
+            log.info("job_resumed", extra={"batch_id": job_id[:200], "rows": len(rows)})
             metrics.JOBS.labels("resumed").inc()
-            self._start(
-                job_id, document["row_numbers"], rows, document["created_at"] + SNOWFLAKE_ASYNC_LIMIT_S
-            )
+            deadline = document["created_at"] + SNOWFLAKE_ASYNC_LIMIT_S
+            self._start(job_id, job.payload, document["row_numbers"], rows, deadline)
             resumed += 1
         return resumed
 
     def renew_leases(self) -> None:
+        """Keep this worker's jobs leased; re-create any that the state backend lost."""
         with self.lock:
-            running = list(self.running)
-        for job_id in running:
-            self.state.job_lease(job_id, self.owner, LEASE_S)
+            running = list(self.running.items())
+        for job_id, payload in running:
+            if not self.state.job_lease(job_id, self.owner, LEASE_S) and self.state.job_get(job_id) is None:
+                self.state.job_create(job_id, payload, self.owner, LEASE_S, self.ttl_s)
+                log.warning("job_recreated", extra={"batch_id": job_id[:200]})
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Wait for running jobs to finish (graceful shutdown); False if some are still running."""
@@ -141,36 +160,46 @@ class Jobs:
             time.sleep(0.1)
         return False
 
-    def _start(self, job_id: str, row_numbers: list[int], rows: Sequence[Row], deadline: float):
+    def _start(
+        self, job_id: str, payload: bytes, row_numbers: list[int], rows: Sequence[Row], deadline: float
+    ) -> Future[Outcome]:
         with self.lock:
-            self.running.add(job_id)
-        return self.pool.submit(self._run, job_id, row_numbers, rows, deadline)
+            self.running[job_id] = payload
+        return self.pool.submit(self._run, job_id, payload, row_numbers, rows, deadline)
 
-    def _run(self, job_id: str, row_numbers: list[int], rows: Sequence[Row], deadline: float) -> Outcome:
+    def _run(
+        self, job_id: str, payload: bytes, row_numbers: list[int], rows: Sequence[Row], deadline: float
+    ) -> Outcome:
         started = time.monotonic()
         try:
-            values = self.engine.enrich(rows, deadline)
-            metrics.count_rows("full", values)
-            outcome = Outcome(200, self.encode(row_numbers, values))
-        except UpstreamAuthError as exc:
-            outcome = auth_failure(exc)
-        try:
-            self.state.job_finish(job_id, self.owner, b"%d\n" % outcome.status + (outcome.body or b""))
+            try:
+                values = self.engine.enrich(rows, deadline)
+                metrics.count_rows("full", values)
+                outcome = Outcome(200, self.encode(row_numbers, values))
+            except UpstreamAuthError as exc:
+                log.error("upstream_auth_rejected", extra={"upstream_status": exc.status})
+                outcome = auth_failure(exc)
+            self._store(job_id, payload, outcome)
             metrics.JOBS.labels("finished").inc()
-            log.info(
-                "job_finished",
-                extra={
-                    "batch_id": job_id,
-                    "rows": len(rows),
-                    "seconds": round(time.monotonic() - started, 3),
-                },
-            )
-        except StateError:
-            log.exception("job_result_not_stored", extra={"batch_id": job_id})
+            seconds = round(time.monotonic() - started, 3)
+            log.info("job_finished", extra={"batch_id": job_id[:200], "rows": len(rows), "seconds": seconds})
+            return outcome
+        except StateError as exc:
+            # The lease lapses (nobody renews it now) and a worker resumes the job once the
+            # backend is back; leads fetched so far are cached, so nothing is paid twice.
+            log.warning("job_interrupted", extra={"batch_id": job_id[:200], "error": str(exc)[:200]})
+            return Outcome(503, orjson.dumps({"error": f"state backend unavailable, retry later: {exc}"}))
         finally:
             with self.lock:
-                self.running.discard(job_id)
-        return outcome
+                self.running.pop(job_id, None)
+
+    def _store(self, job_id: str, payload: bytes, outcome: Outcome) -> None:
+        result = b"%d\n" % outcome.status + (outcome.body or b"")
+        if self.state.job_finish(job_id, self.owner, result):
+            return
+        if self.state.job_get(job_id) is None:  # the backend lost it (e.g. Redis restarted empty)
+            self.state.job_create(job_id, payload, self.owner, LEASE_S, self.ttl_s)
+            self.state.job_finish(job_id, self.owner, result)
 
 
 class Refill:
@@ -264,6 +293,15 @@ class Background:
                 taken = 0
             if not taken:
                 self.stop_event.wait(self.tick_s)
+
+
+def _require_same_rows(job_id: str, payload: bytes, row_numbers: list[int], rows: list[Any]) -> None:
+    """A batch id names one batch: reusing it for other rows is a caller error, not a retry."""
+    document = orjson.loads(payload)
+    if document["row_numbers"] != row_numbers or document["rows"] != rows:
+        raise ProtocolError(
+            f"batch id {job_id[:80]!r} was already used for different rows; batch ids must be unique", 409
+        )
 
 
 def _stored(result: bytes | None) -> Outcome:

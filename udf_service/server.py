@@ -18,6 +18,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
+from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
 
 from .config import PRODUCTION_BASE_URL, Settings
@@ -42,7 +44,18 @@ class _Gunicorn(BaseApplication):
     def load(self) -> Any:
         from .app import create_app
 
+        gunicorn_util.write_error = write_json_error  # requests gunicorn refuses before Flask
         return create_app()
+
+
+def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own errors (too many or too large headers, bad request lines) as JSON."""
+    body = orjson.dumps({"error": f"{reason}: {mesg}"[:500]})
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    gunicorn_util.write_nonblock(sock, head.encode("latin1") + body)
 
 
 def _worker_exit(server: Any, worker: Any) -> None:
@@ -82,6 +95,7 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[s
 
 def run(host: str, port: int, workers: int, threads: int) -> None:
     """Serve until SIGTERM/SIGINT. Refuses to start without a token unless simulating."""
+    os.environ["UDF_THREADS"] = str(threads)  # the app sizes its waits by it (Settings.threads)
     settings = Settings.from_env()
     with _metrics_dir(), simulator_if_needed(settings):
         _Gunicorn(gunicorn_options(host, port, workers, threads)).run()

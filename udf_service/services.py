@@ -63,7 +63,9 @@ def build(settings: Settings, start_background: bool = True) -> Services:
         observe=lambda label: metrics.UPSTREAM_CALLS.labels(label).inc(),
     )
     engine = Engine(settings, state, client, owner_id())
-    jobs = Jobs(engine, snowflake.encode, settings.job_ttl_s, settings.max_async_batches)
+    jobs = Jobs(
+        engine, snowflake.encode, settings.job_ttl_s, settings.max_async_batches, settings.threads - 1
+    )
     refill = Refill(engine)
     background = Background(jobs, refill) if start_background else None
     if background:

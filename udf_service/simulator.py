@@ -292,7 +292,7 @@ def _reset_connection() -> None:
     sock = request.environ.get("werkzeug.socket")
     if isinstance(sock, socket.socket):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        sock.close()
+        sock.shutdown(socket.SHUT_RDWR)  # close() alone leaves werkzeug's reference open
 
 
 def serve(host: str, port: int, **options: Any) -> None:

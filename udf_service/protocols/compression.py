@@ -18,6 +18,8 @@ LEVEL = 1
 
 def decompress(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
     """The body decoded per Content-Encoding, refusing anything that inflates past max_bytes."""
+    if len(body) > max_bytes:
+        raise ProtocolError(f"request body exceeds the {max_bytes}-byte limit (UDF_MAX_BODY_BYTES)", 413)
     encoding = (content_encoding or "identity").strip().lower()
     if encoding in ("", "identity"):
         return body

@@ -21,6 +21,9 @@ from ..values import dumps
 from .compression import decompress
 
 MAX_ARGS = 10
+# Far above what Snowflake sends (~4,096 rows unset, MAX_BATCH_ROWS when set) and about where an
+# answer of ~1.5 KB a row reaches Snowflake's 10 MB response limit.
+MAX_ROWS = 5000
 BATCH_ID_HEADER = "sf-external-function-query-batch-id"
 QUERY_ID_HEADER = "sf-external-function-current-query-id"
 FUNCTION_NAME_HEADER = "sf-external-function-name"
@@ -50,6 +53,12 @@ def decode(body: bytes, headers: Mapping[str, str], max_bytes: int) -> Batch:
     data = document["data"]
     if not isinstance(data, list):
         raise ProtocolError('"data" must be an array of rows')
+    if len(data) > MAX_ROWS:
+        raise ProtocolError(
+            f"{len(data)} rows in one batch; at most {MAX_ROWS} are accepted (the answer would pass "
+            "Snowflake's 10 MB limit): set MAX_BATCH_ROWS on the function",
+            status=413,
+        )
     row_numbers: list[int] = []
     rows: list[list[Any]] = []
     for index, row in enumerate(data):

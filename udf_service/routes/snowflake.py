@@ -51,7 +51,14 @@ def people_full_poll() -> Response:
         raise ProtocolError(f"a GET poll needs the {snowflake.BATCH_ID_HEADER} header")
     outcome = services().jobs.poll(batch_id)
     if outcome is None:
-        raise ProtocolError(f"unknown batch id {batch_id[:80]!r}: no such job (or it expired)", 404)
+        # 503, not 404: Snowflake retries it. A job that a restarted state backend lost is
+        # re-registered by the worker running it within seconds; a truly unknown id (expired
+        # after UDF_JOB_TTL_S) only comes from a query that was abandoned long ago.
+        raise ProtocolError(
+            f"unknown batch id {batch_id[:80]!r}: no such job in the state backend (it may be "
+            "re-registered shortly if the backend restarted; results expire after UDF_JOB_TTL_S)",
+            503,
+        )
     return _outcome(outcome, "poll", started)
 
 
@@ -93,6 +100,7 @@ def _outcome(
     statuses: dict[str, int] | None = None,
 ) -> Response:
     seconds = time.monotonic() - started
+    batch_id = batch.batch_id if batch else request.headers.get(snowflake.BATCH_ID_HEADER)
     metrics.BATCH_SECONDS.labels(route, str(outcome.status)).observe(seconds)
     log.info(
         "batch",
@@ -100,8 +108,8 @@ def _outcome(
             "route": route,
             "http_status": outcome.status,
             "seconds": round(seconds, 4),
-            "batch_id": batch.batch_id if batch else request.headers.get(snowflake.BATCH_ID_HEADER),
-            "query_id": batch.query_id if batch else None,
+            "batch_id": (batch_id or "")[:200],
+            "query_id": (batch.query_id or "")[:200] if batch else None,
             "rows": len(batch.row_numbers) if batch else None,
             "statuses": dict(statuses) if statuses else None,
         },

@@ -10,6 +10,7 @@ whole batch fails with a message about the token, since every other row would fa
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from ..errors import (
 )
 from ..leads import Lead
 from .retry import RetryPolicy, parse_retry_after
+
+log = logging.getLogger("udf_service.sixsense")
 
 PATH = "/v2/people/full"
 USER_AGENT = "sixsense-udf/0.1 (+warehouse adapter)"
@@ -129,11 +132,24 @@ class SixsenseClient:
                 pause = policy.sleep_for(None)
                 failure = answer.error or f"6sense answered HTTP {answer.http_status}"
             if policy.is_exhausted():
+                log.warning(
+                    "upstream_gave_up",
+                    extra={"email_hash": lead.email_hash, "attempts": attempts, "failure": failure[:200]},
+                )
                 return Answer(
                     "error", error=f"{failure}; gave up after {attempts} attempts", attempts=attempts
                 )
             if self.clock() + pause >= deadline:
                 return Answer("error", error=f"{failure}; no time left to retry", attempts=attempts)
+            log.debug(
+                "upstream_retry",
+                extra={
+                    "email_hash": lead.email_hash,
+                    "attempt": attempts,
+                    "failure": failure[:200],
+                    "pause_s": round(pause, 3),
+                },
+            )
             self.sleep(pause)
 
     def _attempt(self, lead: Lead) -> Answer:

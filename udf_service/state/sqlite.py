@@ -82,10 +82,19 @@ class SQLiteState(State):
     def _locked(self) -> Iterator[sqlite3.Connection]:
         if os.getpid() != self._pid:
             self._forget()
-        with self._lock:
+        # One deadline for both waits: the process lock (held by a thread in SQLite's busy wait)
+        # and SQLite's own lock. Otherwise threads queue behind each other, 5 s each.
+        deadline = time.monotonic() + self.busy_timeout_s
+        if not self._lock.acquire(timeout=self.busy_timeout_s):
+            raise sqlite3.OperationalError("database is locked (waited for this process's connection)")
+        try:
             if self._db is None:
                 self._db = self._connect()
+            remaining_ms = max(int((deadline - time.monotonic()) * 1000), 1)
+            self._db.execute(f"pragma busy_timeout = {remaining_ms}")
             yield self._db
+        finally:
+            self._lock.release()
 
     @contextmanager
     def _tx(self) -> Iterator[tuple[Any, float]]:
