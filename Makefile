@@ -26,9 +26,9 @@ $(VENV)/.installed: pyproject.toml
 serve: $(VENV)/.installed  ## run the service (simulator when SIXSENSE_API_TOKEN is unset)
 	@if [ -z "$$SIXSENSE_API_TOKEN" ]; then \
 	  echo "SIXSENSE_API_TOKEN is not set: serving from the built-in 6sense SIMULATOR (not real data)."; \
-	  SIXSENSE_SIMULATE=1 $(BIN)/udf-service serve; \
+	  SIXSENSE_SIMULATE=1 exec $(BIN)/udf-service serve; \
 	else \
-	  $(BIN)/udf-service serve; \
+	  exec $(BIN)/udf-service serve; \
 	fi
 
 demo: $(VENV)/.installed
