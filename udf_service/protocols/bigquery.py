@@ -18,7 +18,7 @@ import orjson
 
 from ..errors import ProtocolError
 from ..values import dumps
-from .compression import decompress
+from .compression import read_json
 
 MAX_ARGS = 10
 MAX_ERROR_CHARS = 900  # BigQuery shows errorMessage only when it is under 1 KB
@@ -38,11 +38,7 @@ class Request:
 
 def decode(body: bytes, headers: Mapping[str, str], max_bytes: int) -> Request:
     """Parse a remote function request; raise ProtocolError naming the first thing that is wrong."""
-    raw = decompress(body, headers.get("content-encoding"), max_bytes)
-    try:
-        document = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ProtocolError(f"request body is not valid JSON: {exc}") from None
+    document = read_json(body, headers.get("content-encoding"), max_bytes)
     if not isinstance(document, dict) or "calls" not in document:
         raise ProtocolError('request body must be a JSON object with a "calls" array')
     calls = document["calls"]

@@ -1,4 +1,4 @@
-"""Bounded request decompression and response compression (gzip, deflate), shared by codecs.
+"""Reading request bodies (bounded decompression, JSON) and compressing answers, for every codec.
 
 Decompression is bounded: a gzip bomb stops at the size limit instead of filling memory.
 """
@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from typing import Any
+
+import orjson
 
 from ..errors import ProtocolError
 
@@ -39,6 +42,15 @@ def decompress(body: bytes, content_encoding: str | None, max_bytes: int) -> byt
     if len(out) > max_bytes or inflater.unconsumed_tail:
         raise ProtocolError(f"decompressed request body exceeds the {max_bytes}-byte limit", status=413)
     return out
+
+
+def read_json(body: bytes, content_encoding: str | None, max_bytes: int) -> Any:
+    """The request body decompressed (bounded) and parsed as JSON; ProtocolError if it is not."""
+    raw = decompress(body, content_encoding, max_bytes)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(f"request body is not valid JSON: {exc}") from None
 
 
 def compress(body: bytes, accept_encoding: str | None) -> tuple[bytes, str | None]:

@@ -14,11 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from ..errors import ProtocolError
 from ..values import dumps
-from .compression import decompress
+from .compression import read_json
 
 MAX_ARGS = 10
 # Far above what Snowflake sends (~4,096 rows unset, MAX_BATCH_ROWS when set) and about where an
@@ -43,11 +41,7 @@ class Batch:
 
 def decode(body: bytes, headers: Mapping[str, str], max_bytes: int) -> Batch:
     """Parse a Snowflake batch; raise ProtocolError naming the first thing that is wrong."""
-    raw = decompress(body, headers.get("content-encoding"), max_bytes)
-    try:
-        document = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ProtocolError(f"request body is not valid JSON: {exc}") from None
+    document = read_json(body, headers.get("content-encoding"), max_bytes)
     if not isinstance(document, dict) or "data" not in document:
         raise ProtocolError('request body must be a JSON object with a "data" array')
     data = document["data"]
