@@ -32,6 +32,7 @@ import requests
 
 from udf_service.harness import TOKEN, Service, Simulator, start_service, start_simulator, stop_process
 from udf_service.leads import Lead, lead_from_args
+from udf_service.protocols.compression import LEVEL as GZIP_LEVEL  # same as the service
 from udf_service.server import free_port
 from udf_service.simulator import lead_answer
 from udf_service.sixsense.flatten import empty_value, flatten
@@ -409,7 +410,7 @@ def snowflake_headers(query_id: str, batch_id: str, compression: bool = True) ->
 
 def encode_batch(rows: Sequence[Sequence[Any]], compression: bool = True) -> bytes:
     body = orjson.dumps({"data": [[n, *args] for n, args in enumerate(rows)]})
-    return gzip.compress(body, compresslevel=5) if compression else body
+    return gzip.compress(body, compresslevel=GZIP_LEVEL) if compression else body
 
 
 def new_query_id() -> str:

@@ -23,6 +23,8 @@ from typing import Any
 import requests
 from flask import Flask, Response, request
 
+from udf_service.protocols.compression import LEVEL as GZIP_LEVEL  # same as the service
+
 
 def create_app(upstream_url: str | None = None, token: str | None = None) -> Flask:
     url = (upstream_url or os.environ["NAIVE_UPSTREAM_URL"]).rstrip("/") + "/v2/people/full"
@@ -55,7 +57,7 @@ def create_app(upstream_url: str | None = None, token: str | None = None) -> Fla
         out = json.dumps({"data": [[row[0], lookup(row[1:])] for row in rows]}).encode()
         response = Response(out, mimetype="application/json")
         if "gzip" in request.headers.get("Accept-Encoding", ""):
-            response.set_data(gzip.compress(out, compresslevel=5))
+            response.set_data(gzip.compress(out, compresslevel=GZIP_LEVEL))
             response.headers["Content-Encoding"] = "gzip"
         return response
 

@@ -21,6 +21,8 @@ from typing import Any
 
 from flask import Flask, Response, request
 
+from udf_service.protocols.compression import LEVEL as GZIP_LEVEL  # same as the service
+
 
 def create_app(values_path: str | None = None) -> Flask:
     values: list[Any] = json.loads(Path(values_path or os.environ["PLAIN_FLASK_VALUES"]).read_text())
@@ -36,7 +38,7 @@ def create_app(values_path: str | None = None) -> Flask:
         out = json.dumps({"data": data}).encode()
         response = Response(out, mimetype="application/json")
         if "gzip" in request.headers.get("Accept-Encoding", ""):
-            response.set_data(gzip.compress(out, compresslevel=5, mtime=0))
+            response.set_data(gzip.compress(out, compresslevel=GZIP_LEVEL, mtime=0))
             response.headers["Content-Encoding"] = "gzip"
         return response
 

@@ -6,7 +6,6 @@ The variable names are a contract shared with the README, the SQL, the Dockerfil
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -115,9 +114,6 @@ class Settings:
         )
         settings.validate()
         return settings
-
-    def replace(self, **changes: object) -> Settings:
-        return dataclasses.replace(self, **changes)
 
     def validate(self) -> None:
         if not self.api_token and not self.simulate:

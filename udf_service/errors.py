@@ -14,8 +14,7 @@
         │   └── UpstreamBadBody             an answer that is not the JSON we expect
         └── UpstreamStatusError(status, body)
             ├── UpstreamRateLimited(retry_after)   429
-            ├── UpstreamAuthError                  401, 403: the token or its API group
-            └── UpstreamQuotaExhausted             402: the 6sense credit pool is empty
+            └── UpstreamAuthError                  401, 403: the token or its API group
 
 Foreign exceptions (requests, redis, sqlite3) are mapped to these at the boundary of the module
 that uses the foreign library, so nothing above that module needs to know which library it was.
@@ -92,7 +91,3 @@ class UpstreamRateLimited(UpstreamStatusError):
 
 class UpstreamAuthError(UpstreamStatusError):
     """401/403: the token is wrong, revoked, or not in the "Lead Scoring API" group."""
-
-
-class UpstreamQuotaExhausted(UpstreamStatusError):
-    """402: the credit pool is exhausted; retrying cannot help."""

@@ -28,6 +28,8 @@ FIELDS: tuple[str, ...] = (
     "industry",
 )
 MAX_FIELD_CHARS = 1000
+MAX_ARGS = len(FIELDS)
+ARGUMENTS_HINT = f"people_full takes 2 to {MAX_ARGS} arguments ({', '.join(FIELDS)}) or one object"
 
 # Syntax only (no DNS): a local part, an @, and a dotted domain with a 2+ letter TLD. Deliberately
 # stricter than RFC 5322 quoting rules: 6sense matches on real business addresses.

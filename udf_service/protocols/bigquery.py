@@ -17,10 +17,10 @@ from typing import Any
 import orjson
 
 from ..errors import ProtocolError
+from ..leads import ARGUMENTS_HINT, MAX_ARGS
 from ..values import dumps
 from .compression import read_json
 
-MAX_ARGS = 10
 MAX_ERROR_CHARS = 900  # BigQuery shows errorMessage only when it is under 1 KB
 RETRIED_STATUSES = frozenset({408, 429, 500, 503, 504})
 
@@ -60,11 +60,7 @@ def _arguments(index: int, call: object) -> list[Any]:
     if not isinstance(call, list):
         raise ProtocolError(f"call {index} must be an array of arguments")
     if not 1 <= len(call) <= MAX_ARGS:
-        raise ProtocolError(
-            f"call {index} has {len(call)} arguments; people_full takes 2 to {MAX_ARGS} "
-            "(email, country, website, company, title, leadsource, firstname, lastname, role, "
-            "industry) or one JSON object"
-        )
+        raise ProtocolError(f"call {index} has {len(call)} arguments; {ARGUMENTS_HINT}")
     if len(call) == 1:
         return [object_from_text(call[0])]
     return call

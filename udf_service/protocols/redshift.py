@@ -31,13 +31,12 @@ from ..config import PRODUCTION_BASE_URL, Settings
 from ..engine import Engine
 from ..errors import ConfigError, ProtocolError, StateError, UdfError, UpstreamAuthError
 from ..jobs import auth_failure
-from ..leads import lead_from_args
+from ..leads import ARGUMENTS_HINT, MAX_ARGS, lead_from_args
 from ..services import Services, build
 from ..sixsense.flatten import empty_value
 from ..values import Value, dumps
 from .bigquery import object_from_text
 
-MAX_ARGS = 10
 MAX_RESULT_BYTES = 65535  # RETURNS VARCHAR(65535), Redshift's longest VARCHAR
 MAX_ANSWER_BYTES = 6 * 1024 * 1024  # Lambda's response payload limit
 RESPONSE_MARGIN_S = 2.0  # time kept back to encode and return the answer
@@ -79,11 +78,7 @@ def _arguments(index: int, row: object) -> list[Any]:
     if not isinstance(row, list):
         raise ProtocolError(f"arguments row {index} must be an array or null")
     if not 1 <= len(row) <= MAX_ARGS:
-        raise ProtocolError(
-            f"arguments row {index} has {len(row)} values; people_full takes 2 to {MAX_ARGS} "
-            "(email, country, website, company, title, leadsource, firstname, lastname, role, "
-            "industry) or one JSON object as text"
-        )
+        raise ProtocolError(f"arguments row {index} has {len(row)} values; {ARGUMENTS_HINT} (as JSON text)")
     return [object_from_text(row[0])] if len(row) == 1 else row
 
 

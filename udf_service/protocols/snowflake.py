@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ProtocolError
+from ..leads import ARGUMENTS_HINT, MAX_ARGS
 from ..values import dumps
 from .compression import read_json
 
-MAX_ARGS = 10
 # Far above what Snowflake sends (~4,096 rows unset, MAX_BATCH_ROWS when set) and about where an
 # answer of ~1.5 KB a row reaches Snowflake's 10 MB response limit.
 MAX_ROWS = 5000
@@ -76,11 +76,7 @@ def _row_number(index: int, row: object) -> int:
     if isinstance(number, bool) or not isinstance(number, int):
         raise ProtocolError(f"row {index}: the row number must be an integer, not {number!r:.40}")
     if len(row) - 1 > MAX_ARGS:
-        raise ProtocolError(
-            f"row {index} has {len(row) - 1} arguments; people_full takes 2 to {MAX_ARGS} "
-            "(email, country, website, company, title, leadsource, firstname, lastname, role, "
-            "industry) or one OBJECT"
-        )
+        raise ProtocolError(f"row {index} has {len(row) - 1} arguments; {ARGUMENTS_HINT}")
     return number
 
 
