@@ -22,6 +22,13 @@ from ..errors import ConfigError, StateError
 from .base import Job, State
 from .sqlite_sql import EXPIRING, SCHEMA, SQL
 
+WRITE_ATTEMPT_MS = 20  # one BEGIN IMMEDIATE attempt's busy wait, with the connection held
+WRITE_RETRY_PAUSE_S = 0.02  # between attempts, with the connection free for other threads
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
 
 class SQLiteState(State):
     """``State`` on one SQLite file (``sqlite:///relative/path.db`` or ``sqlite:////abs.db``)."""
@@ -98,17 +105,36 @@ class SQLiteState(State):
 
     @contextmanager
     def _tx(self) -> Iterator[tuple[Any, float]]:
-        """A write transaction, its lock taken before the first read: yields ``run`` and now."""
-        with self._errors(), self._locked() as db:
-            db.execute("begin immediate")
-            params = {"ns": self.prefix, "now": time.time()}
-            try:
-                yield (lambda sql, /, **kw: db.execute(SQL[sql], {**params, **kw})), params["now"]
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("rollback")
-                raise
-            db.execute("commit")
+        """A write transaction, its lock taken before the first read: yields ``run`` and now.
+
+        Waiting for another process's write lock happens *outside* this process's connection
+        lock (short BEGIN IMMEDIATE attempts, one deadline): other threads' reads go on meanwhile,
+        so a request's state calls never queue behind one thread's busy wait.
+        """
+        deadline = time.monotonic() + self.busy_timeout_s
+        with self._errors():
+            while True:
+                with self._locked() as db:
+                    db.execute(f"pragma busy_timeout = {WRITE_ATTEMPT_MS}")
+                    try:
+                        db.execute("begin immediate")
+                    except sqlite3.OperationalError as exc:
+                        if not _is_busy(exc) or time.monotonic() >= deadline:
+                            raise
+                    else:
+                        params = {"ns": self.prefix, "now": time.time()}
+                        try:
+                            yield (
+                                (lambda sql, /, _p=params, **kw: db.execute(SQL[sql], {**_p, **kw})),
+                                params["now"],
+                            )
+                        except BaseException:
+                            if db.in_transaction:
+                                db.execute("rollback")
+                            raise
+                        db.execute("commit")
+                        return
+                time.sleep(WRITE_RETRY_PAUSE_S)
 
     def _read(self, sql: str, /, **kw: Any) -> list[Any]:
         with self._errors(), self._locked() as db:
