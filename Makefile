@@ -18,9 +18,10 @@ $(VENV)/.installed: pyproject.toml
 	.venv-checkov/bin/pip install -q 'checkov==3.3.30'
 	touch $@
 
-.venv-dbt/.installed:
+# Rebuilt when its requirements change (fakesnow, numpy and orjson run dbt models for real).
+.venv-dbt/.installed: tests/sql/requirements-dbt.txt
 	$(PYTHON) -m venv .venv-dbt
-	.venv-dbt/bin/pip install -q 'dbt-core==1.11.16' 'dbt-snowflake==1.11.6'
+	.venv-dbt/bin/pip install -q -r tests/sql/requirements-dbt.txt
 	touch $@
 
 serve: $(VENV)/.installed  ## run the service (simulator when SIXSENSE_API_TOKEN is unset)
@@ -36,9 +37,18 @@ demo: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Four pytest workers on two cores: most end-to-end tests wait on processes, not the CPU.
+# loadscope keeps a module's (or a class's) process fixtures on one worker.
+PYTEST_WORKERS ?= 4
 
 test: $(VENV)/.installed .venv-checkov/.installed .venv-dbt/.installed lint  ## every check CI runs
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope
 
 clean:
 	rm -rf $(VENV) .venv-checkov .venv-dbt .udf-state .pytest_cache

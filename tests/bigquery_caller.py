@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import orjson
-import requests
 
 RETRIED = frozenset({408, 429, 500, 503, 504})
 _job_counter = itertools.count()
@@ -54,6 +54,7 @@ class BigQueryCaller:
         project: str = "my-project",
         max_retry_s: float = 60.0,
         timeout_s: float = 120.0,
+        client: httpx.Client | None = None,
     ) -> None:
         self.url = url
         self.max_batching_rows = 1 if short_circuit else max_batching_rows
@@ -65,7 +66,7 @@ class BigQueryCaller:
         self.max_retry_s = max_retry_s
         self.timeout_s = timeout_s
         self.stats = CallStats()
-        self.session = requests.Session()
+        self.client = client or httpx.Client()
 
     def query(self, rows: list[list[Any]]) -> list[Any]:
         """One value per input row, in input order, as a query over `rows` would see them."""
@@ -103,17 +104,18 @@ class BigQueryCaller:
             raise RemoteFunctionError(_error_message(response), response.status_code)
         return self._check(response, len(rows))
 
-    def _with_retries(self, body: bytes) -> requests.Response:
+    def _with_retries(self, body: bytes) -> httpx.Response:
         headers = {"Content-Type": "application/json", "User-Agent": "Google-BigQuery-RemoteFunction"}
         end = time.monotonic() + self.max_retry_s
         delay = 0.1
         while True:
+            response: httpx.Response | None
             try:
-                response = self.session.post(self.url, data=body, headers=headers, timeout=self.timeout_s)
+                response = self.client.post(self.url, content=body, headers=headers, timeout=self.timeout_s)
                 self.stats.statuses.append(response.status_code)
                 if response.status_code not in RETRIED:
                     return response
-            except requests.ConnectionError:
+            except httpx.TransportError:
                 response = None
             if time.monotonic() + delay > end:
                 if response is not None:
@@ -124,7 +126,7 @@ class BigQueryCaller:
             delay = min(delay * 2, 5.0)
 
     @staticmethod
-    def _check(response: requests.Response, expected: int) -> list[Any]:
+    def _check(response: httpx.Response, expected: int) -> list[Any]:
         try:
             document = orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
@@ -139,9 +141,16 @@ class BigQueryCaller:
         return replies
 
 
-def _error_message(response: requests.Response) -> str:
+def _error_message(response: httpx.Response) -> str:
     try:
         message = orjson.loads(response.content).get("errorMessage")
     except (orjson.JSONDecodeError, AttributeError):
         message = None
     return f"HTTP {response.status_code}: {message or response.text[:200]}"
+
+
+def in_process(app: Any, cached: bool = False, **options: Any) -> BigQueryCaller:
+    """A caller for a Flask app in this process (no socket)."""
+    client = httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://udf.local", timeout=600)
+    url = "http://udf.local/bigquery/people/full" + ("/cached" if cached else "")
+    return BigQueryCaller(url, client=client, **options)

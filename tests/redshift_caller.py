@@ -28,8 +28,8 @@ from typing import Any
 import orjson
 import pytest
 
-from udf_service.harness import TOKEN
-from udf_service.protocols import redshift
+from udf_service import redshift_lambda as redshift
+from udf_service.testing.processes import TOKEN
 
 MAX_VARCHAR_BYTES = 65535
 _query_counter = itertools.count(5678000)
@@ -194,18 +194,18 @@ def _varchar_to_super(result: object) -> Any:
 
 
 def lambda_environment(
-    monkeypatch: pytest.MonkeyPatch, simulator_url: str, state_url: str, **extra: str
+    monkeypatch: pytest.MonkeyPatch, simulator_url: str | None, state_url: str, **extra: str
 ) -> None:
-    """The environment of a Lambda container: the service's variables, nothing inherited."""
+    """The environment of a Lambda container: the service's variables, nothing inherited; the
+    built-in simulator (read it through `redshift.container_runtime().simulator`) when no URL."""
     for name in list(os.environ):
         if name.startswith(("SIXSENSE_", "UDF_", "AWS_LAMBDA_")):
             monkeypatch.delenv(name)
-    variables = {
-        "SIXSENSE_API_TOKEN": TOKEN,
-        "SIXSENSE_BASE_URL": simulator_url,
-        "SIXSENSE_RATE_LIMIT": "60000/minute",
-        "UDF_STATE_URL": state_url,
-    }
+    variables = {"SIXSENSE_RATE_LIMIT": "60000/minute", "UDF_STATE_URL": state_url}
+    if simulator_url:
+        variables |= {"SIXSENSE_API_TOKEN": TOKEN, "SIXSENSE_BASE_URL": simulator_url}
+    else:
+        variables["SIXSENSE_SIMULATE"] = "1"
     for name, value in {**variables, **extra}.items():
         monkeypatch.setenv(name, value)
     redshift.close()  # the next invocation starts a new container with this environment

@@ -45,7 +45,7 @@ def app(tmp_path: Path) -> Iterator[Flask]:
         auth_header=HEADER,
         auth_secret=SECRET,
     )
-    app = create_app(settings, start_background=False)
+    app = create_app(settings, background=False)
     yield app
     app.extensions["udf"].shutdown(grace_s=0)
 

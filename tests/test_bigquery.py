@@ -1,5 +1,5 @@
-"""BigQuery remote functions: the codec (pure), then `/bigquery/people/full[/cached]` end to end
-under gunicorn with the simulator as 6sense and a BigQuery-style caller (tests/bigquery_caller.py).
+"""BigQuery remote functions: the codec (pure), then `/bigquery/people/full[/cached]` through the
+app in process with the simulator as 6sense and a BigQuery-style caller (tests/bigquery_caller.py).
 """
 
 from __future__ import annotations
@@ -9,16 +9,17 @@ from typing import Any
 
 import orjson
 import pytest
-import requests
+from flask import Flask
 
-from tests.bigquery_caller import BigQueryCaller, RemoteFunctionError
-from tests.fixtures import Service, Simulator
+from tests.bigquery_caller import RETRIED, RemoteFunctionError, in_process
+from tests.fixtures import runtime_of
 from tests.leadgen import expected_value, make_rows, stable, unique_valid_emails
+from udf_service.config import RateLimit
 from udf_service.errors import ProtocolError
 from udf_service.protocols import bigquery
 
 LIMIT = 10 * 1024 * 1024
-FAST = {"SIXSENSE_RATE_LIMIT": "60000/minute"}
+URL = "/bigquery/people/full"
 
 
 # ------------------------------------------------------------------------------------------ codec
@@ -88,15 +89,6 @@ def test_encode_and_error_bodies() -> None:
 # ------------------------------------------------------------------------------------------- HTTP
 
 
-def _url(service: Service, cached: bool = False) -> str:
-    return f"{service.url}/bigquery/people/full" + ("/cached" if cached else "")
-
-
-@pytest.fixture
-def fast_service(service_factory: Any, simulator: Simulator) -> Service:
-    return service_factory(simulator.url, env=FAST)
-
-
 @pytest.mark.parametrize(
     "batching",
     [
@@ -105,37 +97,35 @@ def fast_service(service_factory: Any, simulator: Simulator) -> Service:
         pytest.param({"max_batching_rows": 500}, id="batch-500"),
     ],
 )
-def test_thousand_rows_exact_in_any_batching(
-    fast_service: Service, simulator: Simulator, batching: dict[str, Any]
-) -> None:
+def test_thousand_rows_exact_in_any_batching(app: Flask, batching: dict[str, Any]) -> None:
     """1,000 rows in any batching, 4 requests in parallel: every reply is exactly the upstream's answer."""
     rows = make_rows(1000, seed=11)
-    caller = BigQueryCaller(_url(fast_service), parallel=4, **batching)
+    caller = in_process(app, parallel=4, **batching)
     values = caller.query(rows)
     assert [stable(v) for v in values] == [expected_value(r) for r in rows]
-    calls = simulator.calls_by_email()
+    calls = runtime_of(app).simulator.calls_by_email()
     assert set(calls) == unique_valid_emails(rows), "invalid rows must never reach 6sense"
     assert set(calls.values()) == {1}, "each unique lead is fetched once"
     assert caller.stats.retries == 0
 
 
-def test_repeated_request_costs_nothing(fast_service: Service, simulator: Simulator) -> None:
+def test_repeated_request_costs_nothing(app: Flask) -> None:
     """BigQuery may send the same request again after a success: it is answered from the cache."""
-    caller = BigQueryCaller(_url(fast_service))
+    caller, sim = in_process(app), runtime_of(app).simulator
     rows = make_rows(60, seed=3)
     first = caller.send(rows, "//bigquery.googleapis.com/projects/p/jobs/p:US.bquxjob_a")
-    calls = simulator.stats()["calls"]
+    calls = sim.stats()["calls"]
     second = caller.send(rows, "//bigquery.googleapis.com/projects/p/jobs/p:US.bquxjob_a")
-    assert simulator.stats()["calls"] == calls
+    assert sim.stats()["calls"] == calls
     assert [stable(v) for v in second] == [stable(v) for v in first]
     assert all(v["from_cache"] for v in second if v["status"] in ("ok", "no_match"))
 
 
 @pytest.mark.parametrize("as_text", [False, True], ids=["json-value", "json-text"])
-def test_all_argument_shapes(fast_service: Service, as_text: bool) -> None:
+def test_all_argument_shapes(app: Flask, as_text: bool) -> None:
     """Two to ten positional arguments, or one JSON object (as a value or as its text)."""
     base = ["jane@acme.com", "US", "acme.com", "Acme", "CTO", "web", "Jane", "Doe", "IT", "Tech"]
-    caller = BigQueryCaller(_url(fast_service), json_argument_as_text=as_text)
+    caller = in_process(app, json_argument_as_text=as_text)
     rows = [base[:count] for count in range(2, 11)] + [[{"email": base[0], "country": "US"}]]
     values = caller.query(rows)
     assert [v["status"] for v in values] == ["ok"] * len(rows)
@@ -155,39 +145,37 @@ def test_all_argument_shapes(fast_service: Service, as_text: bool) -> None:
     ],
 )
 def test_caller_errors_are_not_retried_and_say_why(
-    fast_service: Service, body: bytes, status: int, fragment: str
+    app: Flask, body: bytes, status: int, fragment: str
 ) -> None:
     """A bad request is a status BigQuery does not retry, with an errorMessage naming the problem."""
-    response = requests.post(_url(fast_service), data=body, timeout=30)
-    assert response.status_code == status and status not in bigquery.RETRIED_STATUSES
-    assert fragment in response.json()["errorMessage"]
-    assert BigQueryCaller(_url(fast_service)).query([["a@company1.com", "US"]])[0]["status"] in {
-        "ok",
-        "no_match",
-    }
+    response = app.test_client().post(URL, data=body)
+    assert response.status_code == status and status not in RETRIED
+    assert fragment in response.get_json()["errorMessage"]
+    assert in_process(app).query([["a@company1.com", "US"]])[0]["status"] in {"ok", "no_match"}
 
 
-def test_rows_past_the_budget_are_error_rows(service_factory: Any, simulator: Simulator) -> None:
-    """Leads not fetched within UDF_SYNC_BUDGET_S are per-row `error`s; the request still succeeds."""
-    service = service_factory(
-        simulator.url, env={"UDF_SYNC_BUDGET_S": "1", "SIXSENSE_RATE_LIMIT": "120/minute"}
-    )
+def test_rows_past_the_budget_are_error_rows_then_cached(make_app: Any) -> None:
+    """Leads not fetched within UDF_SYNC_BUDGET_S are per-row `error`s (the request succeeds);
+    their fetches go on, so the next query answers every row, each lead paid once."""
+    app = make_app(sync_budget_s=0.5, rate_limit=RateLimit(600, 60.0))
     rows = [[f"budget{i}@company{i}.com", "US"] for i in range(12)]
     started = time.monotonic()
-    values = BigQueryCaller(_url(service), max_batching_rows=12).query(rows)
-    assert time.monotonic() - started < 10
+    values = in_process(app, max_batching_rows=12).query(rows)
+    assert time.monotonic() - started < 5
     statuses = [v["status"] for v in values]
     assert "error" in statuses and any(s in ("ok", "no_match") for s in statuses)
     late = [v for v in values if v["status"] == "error"]
-    assert all("deadline" in v["error"] and "people_full_cached" in v["error"] for v in late)
-    fetched = set(simulator.calls_by_email())
-    assert len(fetched) == len(values) - len(late), "rows past the budget cost nothing"
+    assert all("within this batch's time" in v["error"] and "people_full_cached" in v["error"] for v in late)
+    time.sleep(1.5)
+    again = in_process(app, max_batching_rows=12).query(rows)
+    assert [stable(v) for v in again] == [expected_value(r) for r in rows]
+    assert set(runtime_of(app).simulator.calls_by_email().values()) == {1}
 
 
-def test_cached_route_answers_at_once_then_fills(fast_service: Service, simulator: Simulator) -> None:
+def test_cached_route_answers_at_once_then_fills(app: Flask) -> None:
     """The cached function never waits: `pending` now, the values once the background fetched them."""
     rows = [[f"later{i}@company{i}.com", "US"] for i in range(5)] + [[None, "US"]]
-    caller = BigQueryCaller(_url(fast_service, cached=True))
+    caller = in_process(app, cached=True)
     first = caller.query(rows)
     assert [v["status"] for v in first] == ["pending"] * 5 + ["invalid_input"]
     end = time.monotonic() + 20
@@ -195,30 +183,29 @@ def test_cached_route_answers_at_once_then_fills(fast_service: Service, simulato
         values = caller.query(rows)
         if all(v["status"] != "pending" for v in values):
             break
-        time.sleep(0.2)
+        time.sleep(0.05)
     assert [stable(v) for v in values] == [expected_value(r) for r in rows]
 
 
-def test_auth_failure_is_not_retried_and_says_what_to_fix(
-    service_factory: Any, simulator_factory: Any
-) -> None:
+def test_auth_failure_is_not_retried_and_says_what_to_fix(make_app: Any) -> None:
     """A token 6sense rejects fails the query with a non-retried status and advice, not 500s."""
-    simulator = simulator_factory(token="the-real-token")
-    service = service_factory(simulator.url)
-    caller = BigQueryCaller(_url(service))
+    app = make_app()
+    sim = runtime_of(app).simulator
+    sim.set_faults([{"status": 401, "times": 99}])
+    caller = in_process(app)
     with pytest.raises(RemoteFunctionError) as info:
         caller.query([["a@company1.com", "US"], ["b@company2.com", "US"]])
     assert info.value.status == 424 and "SIXSENSE_API_TOKEN" in str(info.value)
     assert caller.stats.retries == 0
-    assert simulator.stats()["calls"] <= 2
+    assert sim.stats()["statuses"]["401"] <= 2
 
 
 def test_state_backend_down_is_503_which_bigquery_retries(
-    service_factory: Any, simulator: Simulator, redis_server: Any, redis_url: str
+    make_app: Any, redis_server: Any, redis_url: str
 ) -> None:
     """With the state backend down the answer is 503 + errorMessage (retried), and it recovers."""
-    service = service_factory(simulator.url, redis_url, env=FAST)
-    caller = BigQueryCaller(_url(service), max_retry_s=3)
+    app = make_app(state_url=redis_url)
+    caller = in_process(app, max_retry_s=3)
     assert caller.query([["up@company1.com", "US"]])[0]["status"] in {"ok", "no_match"}
     redis_server.stop()
     try:
@@ -231,10 +218,8 @@ def test_state_backend_down_is_503_which_bigquery_retries(
     assert caller.query([["back@company3.com", "US"]])[0]["status"] in {"ok", "no_match"}
 
 
-def test_shared_secret_rejection_has_an_error_message(service_factory: Any, simulator: Simulator) -> None:
+def test_shared_secret_rejection_has_an_error_message(make_app: Any) -> None:
     """Errors the app answers before the view (a missing shared secret) also carry errorMessage."""
-    service = service_factory(
-        simulator.url, env={"UDF_AUTH_HEADER": "x-udf-secret", "UDF_AUTH_SECRET": "s3cret-value"}
-    )
-    response = requests.post(_url(service), data=b'{"calls": []}', timeout=10)
-    assert response.status_code == 401 and "x-udf-secret" in response.json()["errorMessage"]
+    app = make_app(auth_header="x-udf-secret", auth_secret="s3cret-value")
+    response = app.test_client().post(URL, data=b'{"calls": []}')
+    assert response.status_code == 401 and "x-udf-secret" in response.get_json()["errorMessage"]

@@ -1,6 +1,7 @@
-"""Paying 6sense once per lead: dedupe, claims, retries of a batch id, restarts, the shared limiter.
+"""Paying 6sense once per lead: dedupe, retries of a batch id, restarts, the shared limiter.
 
-Each test runs on both state backends (SQLite and Redis) through `udf-service serve --workers 2`.
+In process where one worker is the subject; through `udf-service serve` (e2e) where several
+workers or instances sharing one state are.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ import threading
 import time
 from typing import Any
 
-from tests.fixtures import Simulator
-from tests.leadgen import expected_value, stable
-from tests.snowflake_caller import SnowflakeCaller
+import pytest
 
-FAST = {"SIXSENSE_RATE_LIMIT": "60000/minute"}
+from tests.fixtures import runtime_of
+from tests.leadgen import expected_value, stable
+from udf_service.testing.snowflake import SnowflakeCaller, in_process
 
 
 def _leads(count: int, prefix: str) -> list[list[Any]]:
@@ -22,13 +23,12 @@ def _leads(count: int, prefix: str) -> list[list[Any]]:
     return [[f"{prefix}{i}@firm{i % 60}.com", countries[i % 4]] for i in range(count)]
 
 
-def test_three_passes_duplicates_and_a_retried_batch_cost_one_call_per_lead(
-    service_factory: Any, simulator: Simulator, state_url: str
-) -> None:
+def test_three_passes_duplicates_and_a_retried_batch_cost_one_call_per_lead(make_app: Any) -> None:
     """300 leads x 3 queries, each twice per query, plus a re-sent batch id: one call per lead."""
-    service = service_factory(simulator.url, state_url, workers=2, env=FAST)
+    app = make_app()
+    sim = runtime_of(app).simulator
     leads = _leads(300, "econ")
-    caller = SnowflakeCaller(service.function_url, max_batch_rows=50, parallel=4)
+    caller = in_process(app, max_batch_rows=50, parallel=4)
     for seed in range(3):
         rows = leads + leads
         random.Random(seed).shuffle(rows)
@@ -42,52 +42,85 @@ def test_three_passes_duplicates_and_a_retried_batch_cost_one_call_per_lead(
         thread.start()
     for thread in retried:
         thread.join(timeout=60)
-    calls = simulator.calls_by_email()
+    calls = sim.calls_by_email()
     assert len(calls) == 300
     assert set(calls.values()) == {1}
 
 
-def test_restart_serves_earlier_leads_from_cache(
-    service_factory: Any, simulator: Simulator, state_url: str
-) -> None:
-    """After a restart, leads fetched before cost zero upstream calls and say from_cache."""
+def test_restart_serves_earlier_leads_from_cache(make_app: Any, state_url: str) -> None:
+    """A new service on the same state (a redeploy) pays nothing for leads fetched before, on
+    either backend, and says from_cache."""
     rows = _leads(80, "restart")
-    first = service_factory(simulator.url, state_url, workers=2, env=FAST)
-    before = SnowflakeCaller(first.function_url).query(rows)
-    assert first.stop() == 0
-    calls = simulator.stats()["calls"]
-    second = service_factory(simulator.url, state_url, workers=2, env=FAST)
-    after = SnowflakeCaller(second.function_url).query(rows)
-    assert simulator.stats()["calls"] == calls == 80
+    first = make_app(state_url=state_url)
+    before = in_process(first).query(rows)
+    runtime_of(first).shutdown(grace_s=1)
+    second = make_app(state_url=state_url)
+    after = in_process(second).query(rows)
+    assert runtime_of(first).simulator.stats()["calls"] == 80
+    assert runtime_of(second).simulator.stats()["calls"] == 0
     assert [stable(v) for v in after] == [stable(v) for v in before]
     assert all(v["from_cache"] for v in after)
 
 
+def test_two_apps_on_one_state_fetch_each_lead_once(make_app: Any, state_url: str) -> None:
+    """Two workers (here two apps in one process) on one state, the same leads at once: each
+    lead is fetched by one of them, and both answer every row exactly."""
+    first, second = make_app(state_url=state_url), make_app(state_url=state_url)
+    rows = _leads(200, "twins")
+    results: dict[int, list[Any]] = {}
+
+    def run(index: int, app: Any) -> None:
+        results[index] = in_process(app, max_batch_rows=25).query(rows)
+
+    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate((first, second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    for index in range(2):
+        assert [stable(v) for v in results[index]] == [expected_value(r) for r in rows]
+    calls: dict[str, int] = {}
+    for app in (first, second):
+        for email, count in runtime_of(app).simulator.calls_by_email().items():
+            calls[email] = calls.get(email, 0) + count
+    assert len(calls) == 200 and set(calls.values()) == {1}
+
+
+@pytest.mark.e2e
 def test_shared_limiter_keeps_two_workers_under_the_upstream_limit(
-    service_factory: Any, simulator_factory: Any, state_url: str
+    service_factory: Any, simulator_factory: Any
 ) -> None:
-    """Upstream enforcing 10/s, SIXSENSE_RATE_LIMIT=600/minute, 2 workers: zero 429s, every row exact."""
+    """Upstream enforcing 10/s, SIXSENSE_RATE_LIMIT=600/minute, 2 workers: zero 429s, every row
+    exact, each lead paid once, and both workers fetched (any worker takes any batch's misses)."""
     simulator = simulator_factory(rate_limit="10/second")
-    service = service_factory(simulator.url, state_url, workers=2, env={"SIXSENSE_RATE_LIMIT": "600/minute"})
-    rows = _leads(120, "rate")
+    service = service_factory(simulator.url, workers=2, env={"SIXSENSE_RATE_LIMIT": "600/minute"})
+    rows = _leads(60, "rate")
     started = time.monotonic()
-    values = SnowflakeCaller(service.function_url, max_batch_rows=30, parallel=4).query(rows)
+    values = SnowflakeCaller(service.function_url, max_batch_rows=30, parallel=2).query(rows)
     elapsed = time.monotonic() - started
     stats = simulator.stats()
     assert "429" not in stats["statuses"], stats["statuses"]
     assert stats["max_window_count"] <= 10
     assert [stable(v) for v in values] == [expected_value(r) for r in rows]
+    assert set(simulator.calls_by_email().values()) == {1}
     print(f"achieved {stats['calls'] / elapsed:.2f} calls/s against a limit of 10/s")
 
 
+@pytest.mark.e2e
+@pytest.mark.redis
+@pytest.mark.parametrize(
+    "redis_kind", ["redis_url", "redis_cluster_url", "redis_tls_url", "redis_tls_cluster_url"]
+)
 def test_two_instances_share_one_limiter_on_redis(
-    service_factory: Any, simulator_factory: Any, redis_url: str
+    service_factory: Any, simulator_factory: Any, redis_kind: str, request: pytest.FixtureRequest
 ) -> None:
-    """Two service instances on one Redis: together they stay under the upstream's 10/s."""
+    """Two service instances on one Redis (plain, a three-node cluster, TLS, both): together they stay
+    under the upstream's 10/s, every row is exact and each lead costs one call (1.00 per lead)."""
+    redis_url = request.getfixturevalue(redis_kind)
     simulator = simulator_factory(rate_limit="10/second")
     env = {"SIXSENSE_RATE_LIMIT": "600/minute"}
     services = [service_factory(simulator.url, redis_url, workers=2, env=env) for _ in range(2)]
-    halves = [_leads(60, "twin-a"), _leads(60, "twin-b")]
+    halves = [_leads(40, "twin-a"), _leads(40, "twin-b")]
     results: dict[int, list[Any]] = {}
 
     def run(index: int) -> None:
@@ -102,4 +135,7 @@ def test_two_instances_share_one_limiter_on_redis(
     assert "429" not in stats["statuses"] and stats["max_window_count"] <= 10
     for index in range(2):
         assert [stable(v) for v in results[index]] == [expected_value(r) for r in halves[index]]
-    assert set(simulator.calls_by_email().values()) == {1}
+    calls = simulator.calls_by_email()
+    assert len(calls) == 80 and set(calls.values()) == {1}
+    per_lead = sum(calls.values()) / len(calls)
+    print(f"{redis_kind}: {per_lead:.2f} upstream calls per unique lead, 0 wrong rows")

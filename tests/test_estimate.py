@@ -6,47 +6,52 @@ import csv
 from pathlib import Path
 from typing import Any
 
-import requests
+import pytest
 from click.testing import CliRunner
 
-from tests.fixtures import Simulator
-from tests.snowflake_caller import SnowflakeCaller
+from tests.fixtures import SimulatorProcess, runtime_of
 from udf_service.cli import main
+from udf_service.testing.snowflake import in_process
 
-FAST = {"SIXSENSE_RATE_LIMIT": "60000/minute"}
 
-
-def test_estimate_equals_the_calls_the_query_makes(service_factory: Any, simulator: Simulator) -> None:
+def test_estimate_equals_the_calls_the_query_makes(make_app: Any) -> None:
     """Over cached, new, duplicate and invalid rows, the estimate's would_call count is the call count."""
-    service = service_factory(simulator.url, env=FAST)
+    app = make_app()
+    simulator = runtime_of(app).simulator
     warm = [[f"warm{i}@est{i % 7}.com", "US"] for i in range(20)]
-    SnowflakeCaller(service.function_url).query(warm)
+    in_process(app).query(warm)
     calls_before = simulator.stats()["calls"]
     new = [[f"new{i}@est{i % 7}.com", "US"] for i in range(15)]
     rows = warm[:10] + new + new[:5] + [[None, "US"], ["nope", "US"]] + [[new[0][0].upper(), "usa"]]
-    estimate = SnowflakeCaller(f"{service.function_url}/estimate").query(rows)
+    estimate = _estimate(app, rows)
     reasons = [e["reason"] for e in estimate]
     assert reasons.count("cached") == 10 and reasons.count("new") == 15
     assert reasons.count("duplicate") == 6 and reasons.count("invalid_input") == 2
     assert all(e["cached_until"] for e in estimate if e["reason"] == "cached")
     assert simulator.stats()["calls"] == calls_before, "the estimate calls nothing"
-    SnowflakeCaller(service.function_url).query(rows)
+    in_process(app).query(rows)
     assert simulator.stats()["calls"] - calls_before == sum(e["would_call"] for e in estimate)
 
 
-def test_estimate_reports_budget_and_quota(service_factory: Any, simulator: Simulator) -> None:
+def _estimate(app: Any, rows: list[list[Any]]) -> list[Any]:
+    caller = in_process(app)
+    caller.url += "/estimate"
+    return caller.query(rows)
+
+
+def test_estimate_reports_budget_and_quota(make_app: Any) -> None:
     """New rows beyond the daily budget are budget_exhausted in the estimate."""
-    service = service_factory(simulator.url, env={**FAST, "UDF_DAILY_CALL_BUDGET": "3"})
+    app = make_app(daily_call_budget=3)
     rows = [[f"x{i}@est.com", "US"] for i in range(5)]
-    estimate = SnowflakeCaller(f"{service.function_url}/estimate").query(rows)
+    estimate = _estimate(app, rows)
     assert [e["reason"] for e in estimate] == ["new"] * 3 + ["budget_exhausted"] * 2
 
 
-def test_usage_reports_spend(service_factory: Any, simulator: Simulator) -> None:
+def test_usage_reports_spend(make_app: Any) -> None:
     """/usage shows calls and matched leads today, the limiter and the cache."""
-    service = service_factory(simulator.url, env=FAST)
-    SnowflakeCaller(service.function_url).query([["a@acme.com", "US"], ["b@gmail.com", "US"]])
-    usage = requests.get(f"{service.url}/usage", timeout=5).json()
+    app = make_app()
+    in_process(app).query([["a@acme.com", "US"], ["b@gmail.com", "US"]])
+    usage = app.test_client().get("/usage").get_json()
     assert usage["calls_today"] == 2 and usage["matched_today"] == 1
     assert usage["calls_this_month"] == 2 and usage["cache_entries"] == 2
     assert usage["limiter"]["rate_limit"] == "60000/60s" and usage["quota_circuit"]["open"] is False
@@ -59,8 +64,9 @@ def _write_csv(path: Path, rows: list[list[Any]]) -> None:
         writer.writerows(rows)
 
 
+@pytest.mark.e2e
 def test_enrich_cli_dry_run_then_run_then_resume(
-    tmp_path: Path, simulator: Simulator, monkeypatch: Any
+    tmp_path: Path, simulator: SimulatorProcess, monkeypatch: Any
 ) -> None:
     """`enrich --dry-run` predicts the calls; the run makes exactly them; a re-run makes none."""
     monkeypatch.setenv("SIXSENSE_API_TOKEN", "test-token-0123456789abcdef0123456789abcd")

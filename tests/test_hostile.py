@@ -27,8 +27,11 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from udf_service.harness import Service, start_service, start_simulator
 from udf_service.sixsense.flatten import OUTPUT_KEYS, STATUSES
+from udf_service.testing.processes import ServiceProcess as Service
+from udf_service.testing.processes import start_service, start_simulator
+
+pytestmark = pytest.mark.e2e  # one live service: gunicorn's own limits and memory are the subject
 
 MB = 1024 * 1024
 LIMIT = 10 * MB  # UDF_MAX_BODY_BYTES default
@@ -376,7 +379,7 @@ def test_openapi_document_describes_every_route(live: Service, tmp_path: Path) -
     served = requests.get(f"{live.url}/openapi.json", timeout=5).json()
     assert served == json.loads(OPENAPI.read_text())
     settings = Settings(api_token="t", base_url="http://127.0.0.1:9", state_url=f"sqlite:///{tmp_path}/s.db")
-    app = create_app(settings, start_background=False)
+    app = create_app(settings, background=False)
     try:
         routes = {
             (rule.rule, method.lower())

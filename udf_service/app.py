@@ -1,54 +1,61 @@
 """The Flask app factory: routes -> wire format -> engine; errors always answered as JSON.
 
-Served by gunicorn through `udf-service serve` as `udf_service.app:create_app()`.
+Served by gunicorn through `udf-service serve` as `create_app(settings)`; tests call
+`create_app(Settings(simulate=True, state_url=...))` and use the Flask test client.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable
 
+import httpx
 import orjson
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from . import logs
-from .config import PRODUCTION_BASE_URL, Settings
-from .errors import ConfigError, Overloaded, ProtocolError, StateError, UpstreamAuthError
-from .jobs import auth_failure
+from . import logs, runtime
+from .clock import SYSTEM, Clock
+from .config import Settings
+from .errors import UdfError
+from .failures import describe
+from .protocols import bigquery
 
 log = logging.getLogger("udf_service")
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 
 
-def create_app(settings: Settings | None = None, start_background: bool = True) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    clock: Clock = SYSTEM,
+    background: bool = True,
+) -> Flask:
     settings = settings or Settings.from_env()
     settings.validate()
-    if settings.simulate and settings.base_url == PRODUCTION_BASE_URL:
-        raise ConfigError(
-            "SIXSENSE_SIMULATE=1 serves from the simulator that `udf-service serve` "
-            "starts; set SIXSENSE_BASE_URL to a running simulator to use create_app directly"
-        )
     logs.configure(settings.log_level)
     app = Flask(__name__)
     # One byte over the limit, so a chunked body longer than the limit is seen as too long
     # (werkzeug cuts such a stream at MAX_CONTENT_LENGTH instead of refusing it).
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
 
-    from . import services
-    from .routes import bigquery, ops, snowflake
+    from .routes import bigquery as bigquery_routes
+    from .routes import ops, snowflake, status
 
-    services.init_app(app, settings, start_background)
+    runtime.init_app(app, runtime.build(settings, background=background, transport=transport, clock=clock))
     app.register_blueprint(ops.bp)
     app.register_blueprint(snowflake.bp)
-    app.register_blueprint(bigquery.bp)
+    app.register_blueprint(bigquery_routes.bp)
+    app.register_blueprint(status.bp)
     _register_auth(app, settings)
     _register_errors(app)
     log.info(
         "ready",
         extra={
-            "upstream": "SIMULATOR (not 6sense)" if settings.simulate else "6sense",
+            "upstream": settings.upstream_label,
             "state": settings.state_url.split(":", 1)[0],
             "rate_limit": str(settings.rate_limit),
         },
@@ -68,34 +75,46 @@ def _register_auth(app: Flask, settings: Settings) -> None:
         given = request.headers.get(header, "").encode()
         if hmac.compare_digest(given, secret):
             return None
-        return json_error(f"missing or wrong {header} header", 401)
+        _record_error(401, f"missing or wrong {header} header")
+        return error_response(f"missing or wrong {header} header", 401)
+
+
+# Each wire format's error body; the status and the sentence come from `failures.describe`.
+ERROR_BODIES: dict[str | None, Callable[[str], bytes]] = {
+    "bigquery": bigquery.error,
+}
+
+
+FAULT_EVENTS = {424: "upstream_auth_rejected", 429: "overloaded", 503: "state_unavailable"}
+# The class (udf_service.recent_errors) a whole-request failure is counted under, by status.
+ERROR_CLASSES = {424: "upstream_auth", 429: "overloaded", 503: "state_unavailable", 500: "internal"}
+
+
+def _record_error(status: int, message: str) -> None:
+    errors = runtime.current().errors
+    if errors is not None:
+        errors.record(ERROR_CLASSES.get(status, "bad_request" if status < 500 else "internal"), message)
+
+
+def _error_body(message: str) -> bytes:
+    return orjson.dumps({"error": message})
 
 
 def _register_errors(app: Flask) -> None:
-    @app.errorhandler(ProtocolError)
-    def protocol_error(exc: ProtocolError) -> Response:
-        return json_error(exc.message, exc.status)
-
-    @app.errorhandler(Overloaded)
-    def overloaded(exc: Overloaded) -> Response:
-        log.warning("overloaded", extra={"error": str(exc)})
-        return json_error(str(exc), 429)
-
-    @app.errorhandler(StateError)
-    def state_error(exc: StateError) -> Response:
-        log.warning("state_unavailable", extra={"error": str(exc)[:200]})
-        return json_error(f"state backend unavailable, retry later: {exc}", 503)
-
-    @app.errorhandler(UpstreamAuthError)
-    def upstream_auth(exc: UpstreamAuthError) -> Response:
-        log.error("upstream_auth_rejected", extra={"upstream_status": exc.status})
-        outcome = auth_failure(exc)
-        return Response(outcome.body, status=outcome.status, mimetype="application/json")
+    @app.errorhandler(UdfError)
+    def udf_error(exc: UdfError) -> Response:
+        failure = describe(exc)
+        _record_error(failure.status, failure.message)
+        if failure.status >= 424:  # faults worth a line; a caller's 4xx is in the batch log
+            event = FAULT_EVENTS.get(failure.status, "request_failed")
+            level = logging.ERROR if failure.status == 424 else logging.WARNING
+            log.log(level, event, extra={"error": type(exc).__name__, "http_status": failure.status})
+        return error_response(failure.message, failure.status)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         messages = {413: "request body exceeds the size limit (UDF_MAX_BODY_BYTES)"}
-        response = json_error(messages.get(exc.code or 500, exc.description or exc.name), exc.code or 500)
+        response = error_response(messages.get(exc.code or 500, exc.description or exc.name), exc.code or 500)
         for name, value in exc.get_headers():  # e.g. Allow on a 405
             if name.lower() != "content-type":
                 response.headers[name] = value
@@ -104,9 +123,12 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
         log.exception("unexpected_error")
-        return json_error(f"internal error ({type(exc).__name__}); see the service log", 500)
+        failure = describe(exc)
+        _record_error(failure.status, failure.message)
+        return error_response(failure.message, failure.status)
 
 
-def json_error(message: str, status: int) -> Response:
-    """Every error the service answers: `{"error": "<what is wrong>"}` with a fitting status."""
-    return Response(orjson.dumps({"error": message}), status=status, mimetype="application/json")
+def error_response(message: str, status: int) -> Response:
+    """Every error the service answers, in the body form of the route's wire format."""
+    encode = ERROR_BODIES.get(request.blueprint, _error_body)
+    return Response(encode(message), status=status, mimetype="application/json")

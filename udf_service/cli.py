@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
+from . import __version__
 from .errors import ConfigError
 
 
 @click.group()
-@click.version_option(package_name="sixsense-udf")
+@click.version_option(__version__, prog_name="udf-service")
 def main() -> None:
     """sixsense-udf: 6sense firmographics, lead scores and segments in your warehouse."""
 
@@ -43,10 +44,13 @@ def main() -> None:
 )
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Run the service under gunicorn with the production settings."""
+    from dataclasses import replace
+
+    from .config import Settings
     from .server import run
 
     try:
-        run(host, port, workers, threads)
+        run(replace(Settings.from_env(), threads=threads), host, port, workers)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -67,10 +71,11 @@ def demo() -> None:
 def simulator(host: str, port: int, latency_ms: float, rate_limit: str | None) -> None:
     """Run the deterministic 6sense stand-in on its own (for tests and benchmarks)."""
     from .config import RateLimit
+    from .simulator import Simulator
     from .simulator import serve as serve_simulator
 
     limit = RateLimit.parse(rate_limit) if rate_limit else None
-    serve_simulator(host, port, latency_ms=latency_ms, rate_limit=limit)
+    serve_simulator(host, port, Simulator(latency_ms=latency_ms, rate_limit=limit))
 
 
 @main.command()
@@ -106,10 +111,14 @@ def enrich(csv_path: Path, output: Path | None, dry_run: bool) -> None:
 
 def _attach_command_groups() -> None:
     from .cli_bench import bench
+    from .cli_cache import cache
     from .cli_sql import sql
+    from .cli_status import status
 
     main.add_command(sql)
     main.add_command(bench)
+    main.add_command(status)
+    main.add_command(cache)
 
 
 _attach_command_groups()

@@ -1,33 +1,21 @@
-"""`udf-service bench`: the benchmark suite (`bench/` at the repository root), as a subcommand.
+"""`udf-service bench`: the benchmark suite (`udf_service/bench/`), as a subcommand.
 
-The suite is not part of the installed package: it lives next to `udf_service/` in a source
-checkout, and needs one. Attach with ``main.add_command(bench)``.
+The suite and its baselines (the naive per-row function, plain Flask) ship in the package, so the
+command works wherever sixsense-udf is installed. Attach with ``main.add_command(bench)``.
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
-NOT_FOUND = (
-    "the benchmark suite (bench/) is not importable: it ships with the source checkout, not with the "
-    "wheel. Run `udf-service bench` (or `python -m bench`) from a clone of the repository with the "
-    "project installed in editable mode (`pip install -e .`)."
-)
-
 
 def load_suite() -> Any:
-    """Import `bench.__main__`, from the checkout this package was imported from if need be."""
-    root = Path(__file__).resolve().parents[1]
-    if (root / "bench" / "__init__.py").is_file() and str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    try:
-        from bench import __main__ as suite
-    except ImportError as exc:
-        raise click.ClickException(f"{NOT_FOUND} ({exc})") from None
+    """The suite's entry module (imported on use: it pulls in the process helpers and the baselines)."""
+    from .bench import __main__ as suite
+
     return suite
 
 

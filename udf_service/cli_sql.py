@@ -6,6 +6,7 @@ Thin click wrappers over :mod:`udf_service.warehouse_sql`, which does the work:
     udf-service sql variables --target aws
     udf-service sql render --target aws --var caller_role=analyst --var gateway_url=... > setup.sql
     udf-service sql apply  --target spcs --var ... [--connection NAME] [--dry-run]
+    udf-service sql path [--dbt]      # where the installed templates (or the dbt package) are
 
 The user walkthrough is docs/snowflake-setup.md.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import click
 
-from . import warehouse_sql
+from . import templates, warehouse_sql
 
 __all__ = ["sql"]
 
@@ -34,14 +35,25 @@ def _render(target: str, pairs: tuple[str, ...]) -> list[warehouse_sql.Script]:
         return warehouse_sql.render(target, _parse_vars(pairs))
     except warehouse_sql.VariableError as exc:
         raise click.UsageError(str(exc)) from exc
+    except templates.TemplatesNotFound as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 _target_option = click.option(
-    "--target", "-t", required=True, type=click.Choice(list(warehouse_sql.TARGETS)),
-    help="Where the functions run: a cloud API gateway, SPCS, or only the views.")
+    "--target",
+    "-t",
+    required=True,
+    type=click.Choice(list(warehouse_sql.TARGETS)),
+    help="Where the functions run: a cloud API gateway, SPCS, or only the views.",
+)
 _var_option = click.option(
-    "--var", "-v", "pairs", multiple=True, metavar="NAME=VALUE",
-    help="A template variable; repeat for each. `udf-service sql variables -t TARGET` lists them.")
+    "--var",
+    "-v",
+    "pairs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A template variable; repeat for each. `udf-service sql variables -t TARGET` lists them.",
+)
 
 
 @click.group()
@@ -54,6 +66,17 @@ def targets() -> None:
     """List the targets."""
     for target in warehouse_sql.TARGETS.values():
         click.echo(f"{target.name:12} {target.description}")
+
+
+@sql.command()
+@click.option("--dbt", "dbt", is_flag=True, help="The dbt package's directory instead.")
+def path(dbt: bool) -> None:
+    """Print where this installation's SQL templates are (for packages.yml `local:`, or to read)."""
+    try:
+        found = templates.dbt_package_dir() if dbt else templates.sql_dir()
+    except templates.TemplatesNotFound as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(str(found))
 
 
 @sql.command()
@@ -77,12 +100,16 @@ def render(target: str, pairs: tuple[str, ...]) -> None:
 @sql.command()
 @_target_option
 @_var_option
-@click.option("--connection", "-c", "connection_name", metavar="NAME",
-              help="Connection from connections.toml; default: SNOWFLAKE_* environment "
-                   "variables, else the connector's default connection.")
+@click.option(
+    "--connection",
+    "-c",
+    "connection_name",
+    metavar="NAME",
+    help="Connection from connections.toml; default: SNOWFLAKE_* environment "
+    "variables, else the connector's default connection.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the numbered statements; run nothing.")
-def apply(target: str, pairs: tuple[str, ...], connection_name: str | None,
-          dry_run: bool) -> None:
+def apply(target: str, pairs: tuple[str, ...], connection_name: str | None, dry_run: bool) -> None:
     """Run the target's statements one by one; stop at the first error."""
     scripts = _render(target, pairs)
     if dry_run:
@@ -100,8 +127,8 @@ def apply(target: str, pairs: tuple[str, ...], connection_name: str | None,
 
     try:
         done = warehouse_sql.apply(
-            scripts, connect=lambda: warehouse_sql.open_connection(connection_name),
-            on_executed=report)
+            scripts, connect=lambda: warehouse_sql.open_connection(connection_name), on_executed=report
+        )
     except warehouse_sql.WarehouseSqlError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{len(done)} statements applied for target {target}.")

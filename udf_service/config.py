@@ -74,15 +74,21 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     cache_ttl_ok_s: float = 7 * 86400
     cache_ttl_no_match_s: float = 86400
-    upstream_concurrency: int = 8
+    simulate_latency_ms: float = 0.0
+    simulate_rate_limit: RateLimit | None = None
+    upstream_concurrency: int = 256
     rate_headroom: float = 0.03
     connect_timeout_s: float = 3.05
     read_timeout_s: float = 15.0
     quota_cooldown_s: float = 3600.0
     job_ttl_s: float = 12 * 3600
+    job_lease_s: float = 15.0
+    fetch_lease_s: float = 30.0
     max_async_batches: int = 32
     threads: int = 8
+    shutdown_grace_s: float = 10.0
     log_level: str = "INFO"
+    client_read_timeout_s: float = 15.0  # a request's head and body must arrive within this
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -92,7 +98,7 @@ class Settings:
             api_token=get.text("SIXSENSE_API_TOKEN"),
             base_url=(get.text("SIXSENSE_BASE_URL") or PRODUCTION_BASE_URL).rstrip("/"),
             simulate=get.flag("SIXSENSE_SIMULATE"),
-            rate_limit=RateLimit.parse(get.text("SIXSENSE_RATE_LIMIT") or "100/minute"),
+            rate_limit=get.rate_limit("SIXSENSE_RATE_LIMIT") or RateLimit(100, 60.0),
             default_country=get.text("SIXSENSE_DEFAULT_COUNTRY"),
             state_url=get.text("UDF_STATE_URL") or DEFAULT_STATE_URL,
             sync_budget_s=get.number("UDF_SYNC_BUDGET_S", 20.0, minimum=0.0),
@@ -102,15 +108,21 @@ class Settings:
             max_body_bytes=int(get.number("UDF_MAX_BODY_BYTES", 10 * 1024 * 1024, minimum=1024)),
             cache_ttl_ok_s=get.number("UDF_CACHE_TTL_OK_S", 7 * 86400, minimum=0.0),
             cache_ttl_no_match_s=get.number("UDF_CACHE_TTL_NO_MATCH_S", 86400, minimum=0.0),
-            upstream_concurrency=int(get.number("UDF_UPSTREAM_CONCURRENCY", 8, minimum=1)),
+            simulate_latency_ms=get.number("SIXSENSE_SIMULATE_LATENCY_MS", 0.0, minimum=0.0),
+            simulate_rate_limit=get.rate_limit("SIXSENSE_SIMULATE_RATE_LIMIT"),
+            upstream_concurrency=int(get.number("UDF_UPSTREAM_CONCURRENCY", 256, minimum=1)),
             rate_headroom=get.number("UDF_RATE_HEADROOM", 0.03, minimum=0.0),
             connect_timeout_s=get.number("SIXSENSE_CONNECT_TIMEOUT_S", 3.05, minimum=0.1),
             read_timeout_s=get.number("SIXSENSE_READ_TIMEOUT_S", 15.0, minimum=0.1),
             quota_cooldown_s=get.number("UDF_QUOTA_COOLDOWN_S", 3600.0, minimum=0.0),
             job_ttl_s=get.number("UDF_JOB_TTL_S", 12 * 3600, minimum=600.0),
+            job_lease_s=get.number("UDF_JOB_LEASE_S", 15.0, minimum=0.5),
+            fetch_lease_s=get.number("UDF_FETCH_LEASE_S", 30.0, minimum=0.5),
             max_async_batches=int(get.number("UDF_MAX_ASYNC_BATCHES", 32, minimum=1)),
             threads=int(get.number("UDF_THREADS", 8, minimum=1)),
+            shutdown_grace_s=get.number("UDF_SHUTDOWN_GRACE_S", 10.0, minimum=0.0),
             log_level=(get.text("UDF_LOG_LEVEL") or "INFO").upper(),
+            client_read_timeout_s=get.number("UDF_CLIENT_READ_TIMEOUT_S", 15.0, minimum=0.5),
         )
         settings.validate()
         return settings
@@ -123,15 +135,22 @@ class Settings:
             )
         if bool(self.auth_header) != bool(self.auth_secret):
             raise ConfigError("UDF_AUTH_HEADER and UDF_AUTH_SECRET must be set together")
-        if not self.state_url.startswith(("sqlite://", "redis://", "rediss://", "unix://")):
+        schemes = ("sqlite://", "redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+        if not self.state_url.lower().startswith(schemes):
             raise ConfigError(
-                f"unknown state scheme: {self.state_url!r} (use sqlite:///path or redis://host:port/db)"
+                f"unknown state scheme: {self.state_url!r} (use sqlite:///path, redis://host:port/db, "
+                "rediss://... for TLS or redis+cluster://host:port for Redis Cluster)"
             )
 
     @property
     def upstream_interval_s(self) -> float:
         """Seconds between two upstream calls, with headroom for clock and network jitter."""
         return self.rate_limit.per_s / self.rate_limit.amount * (1.0 + self.rate_headroom)
+
+    @property
+    def upstream_label(self) -> str:
+        """What answers the service's upstream calls, as the log and /readyz say it."""
+        return "SIMULATOR (not 6sense)" if self.simulate else "6sense"
 
 
 class _Reader:
@@ -161,6 +180,15 @@ class _Reader:
         if value < minimum:
             raise ConfigError(f"{name} must be at least {minimum:g}, not {raw!r}")
         return value
+
+    def rate_limit(self, name: str) -> RateLimit | None:
+        raw = self.text(name)
+        if raw is None:
+            return None
+        try:
+            return RateLimit.parse(raw)
+        except ConfigError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
 
     def optional_int(self, name: str) -> int | None:
         raw = self.text(name)

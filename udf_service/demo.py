@@ -1,24 +1,19 @@
 """`udf-service demo`: the whole path in one command, against the built-in simulator.
 
 Starts `udf-service serve` in simulator mode on a loopback port, sends a sample batch the way
-Snowflake does (gzip, sf-* headers), prints the answers as a table, sends it again to show the
-cache, and stops the server.
+Snowflake does (gzip, sf-* headers, 202 polls), prints the answers as a table, sends it again to
+show the cache, and stops the server.
 """
 
 from __future__ import annotations
 
-import gzip
-import os
-import subprocess
-import sys
+import shutil
 import tempfile
-import time
+from pathlib import Path
 from typing import Any
 
-import orjson
-import requests
-
-from .server import free_port
+from .testing.processes import start_service
+from .testing.snowflake import SnowflakeCaller
 
 SAMPLE_ROWS: list[list[Any]] = [
     [0, "jane.doe@acme.com", "US"],
@@ -33,66 +28,27 @@ SAMPLE_ROWS: list[list[Any]] = [
 
 
 def run_demo() -> int:
-    port = free_port()
-    state_dir = tempfile.mkdtemp(prefix="udf-demo-")
-    env = {
-        **os.environ,
-        "SIXSENSE_SIMULATE": "1",
-        "UDF_STATE_URL": f"sqlite:///{state_dir}/state.db",
-        "SIXSENSE_RATE_LIMIT": "600/minute",
-        "UDF_LOG_LEVEL": "WARNING",
-    }
-    env.pop("SIXSENSE_API_TOKEN", None)
-    env.pop("SIXSENSE_BASE_URL", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "udf_service.cli", "serve", "--port", str(port), "--workers", "1"], env=env
-    )
-    base = f"http://127.0.0.1:{port}"
+    state_dir = Path(tempfile.mkdtemp(prefix="udf-demo-"))
+    env = {"SIXSENSE_RATE_LIMIT": "600/minute", "UDF_LOG_LEVEL": "WARNING"}
     try:
-        _wait_ready(base, server)
-        print(f"\nService running on {base} with the built-in 6sense SIMULATOR (not real 6sense data).\n")
+        service = start_service(None, f"sqlite:///{state_dir}/state.db", state_dir / "service.log",
+                                workers=1, env=env)  # fmt: skip
+    except RuntimeError as exc:
+        raise SystemExit(f"the service did not start: {exc}") from None
+    try:
+        print(
+            f"\nService running on {service.url} with the built-in 6sense SIMULATOR (not real 6sense data).\n"
+        )
+        caller = SnowflakeCaller(service.function_url, max_batch_rows=len(SAMPLE_ROWS))
         for attempt in ("first call", "second call (same batch: served from the cache)"):
             print(f"POST /snowflake/people/full  ({attempt})")
-            rows = _call(base, f"demo-{attempt[:5]}")
-            _print_table(rows)
+            values = caller.query([row[1:] for row in SAMPLE_ROWS])
+            _print_table([[number, value] for number, value in enumerate(values)])
             print()
         return 0
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def _wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:
-    end = time.monotonic() + 30
-    while time.monotonic() < end:
-        if server.poll() is not None:
-            raise SystemExit("the service exited during start-up; see the log above")
-        try:
-            if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the service did not become ready within 30 s")
-
-
-def _call(base: str, batch_id: str) -> list[list[Any]]:
-    headers = {
-        "Content-Type": "application/json",
-        "Content-Encoding": "gzip",
-        "Accept-Encoding": "gzip",
-        "sf-external-function-format": "json",
-        "sf-external-function-format-version": "1.0",
-        "sf-external-function-query-batch-id": batch_id,
-        "sf-external-function-current-query-id": "01demo-0000-0000-0000-000000000000",
-    }
-    body = gzip.compress(orjson.dumps({"data": SAMPLE_ROWS}))
-    response = requests.post(f"{base}/snowflake/people/full", data=body, headers=headers, timeout=60)
-    while response.status_code == 202:
-        time.sleep(0.5)
-        response = requests.get(f"{base}/snowflake/people/full", headers=headers, timeout=60)
-    response.raise_for_status()
-    return response.json()["data"]
+        service.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def _print_table(rows: list[list[Any]]) -> None:

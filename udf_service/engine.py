@@ -1,38 +1,35 @@
 """The engine: a batch of leads in, one output value per row out, paying 6sense at most once per lead.
 
-    rows -> validate -> dedupe by cache key -> cache -> claim -> guards -> pacer -> 6sense -> cache
+    rows -> validate -> dedupe by cache key -> one cache read -> misses queued -> answers
 
-A lead that another worker or host is already fetching is awaited through the shared claim and
-cache, not fetched again. The engine knows no wire format and no web framework: collaborators
-(state, client, pacer, guards) come in through the constructor.
+`lookup()` answers what is known without calling 6sense (cache, invalid rows); the misses go to
+the shared fetch queue, where any worker's fetchers take them (`udf_service.fetching`), and the
+batch either waits for them (`wait()`, `enrich()`) or answers `pending` at once (`queue()`).
+The engine knows no wire format and no web framework.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
-import threading
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from . import metrics
+from . import metrics, usage
+from .clock import SYSTEM, Clock
 from .config import Settings
-from .guards import CreditGuards, SharedPacer
+from .errors import UpstreamAuthError
+from .failures import auth_message
+from .fetching import Dispatcher, quota_message
+from .guards import AUTH_CIRCUIT, QUOTA_CIRCUIT, CreditGuards, SharedPacer
 from .leads import InvalidLead, Lead
-from .sixsense.client import DeadlineExceeded, SixsenseClient
-from .sixsense.flatten import empty_value, flatten
-from .state import State
-from .values import CachedValue, Value, as_dict, stored_bytes
+from .sixsense.flatten import empty_value
+from .state import BACKGROUND, INTERACTIVE, State
+from .values import CachedValue, Value, as_dict
+from .waiting import Waiter, Waiters, lead_payload
 
 log = logging.getLogger("udf_service.engine")
-
-CLAIM_TTL_S = 30.0
-AWAIT_POLL_S = 0.1
-CACHEABLE = frozenset({"ok", "no_match"})
 
 Row = Lead | InvalidLead
 
@@ -45,27 +42,29 @@ class Group:
     indices: list[int]
 
 
-class ClaimKeeper:
-    """Renews this process's claims while it lives; when the process dies they expire."""
+@dataclass
+class Lookup:
+    """A batch after one cache read: known values (None for misses) and the misses by key."""
 
-    def __init__(self, state: State) -> None:
-        self.state = state
-        self.lock = threading.Lock()
-        self.claims: dict[str, str] = {}
+    values: list[Value | None]
+    misses: dict[str, Group]
 
-    def hold(self, key: str, owner: str) -> None:
-        with self.lock:
-            self.claims[key] = owner
+    def fill(self, answers: dict[str, Value], missing: Value) -> list[Value]:
+        """Every row's value: the answers for misses, `missing` for those without one."""
+        values = list(self.values)
+        for key, group in self.misses.items():
+            value = answers.get(key, missing)
+            for index in group.indices:
+                values[index] = value
+        return values  # type: ignore[return-value]
 
-    def drop(self, key: str) -> None:
-        with self.lock:
-            self.claims.pop(key, None)
 
-    def renew_all(self) -> None:
-        with self.lock:
-            held = list(self.claims.items())
-        for key, owner in held:
-            self.state.claim(key, owner, CLAIM_TTL_S)
+class UpstreamUnavailable(Exception):
+    """No call can be made now (circuit or budget): misses get this value instead of being queued."""
+
+    def __init__(self, value: dict[str, Any]) -> None:
+        super().__init__(value["error"])
+        self.value = value
 
 
 class Engine:
@@ -75,83 +74,157 @@ class Engine:
         self,
         settings: Settings,
         state: State,
-        client: SixsenseClient,
-        owner: str,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
+        pacer: SharedPacer,
+        guards: CreditGuards,
+        waiters: Waiters,
+        dispatcher: Dispatcher,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.settings = settings
         self.state = state
-        self.client = client
-        self.owner = owner
-        self.sleep = sleep
-        self.pacer = SharedPacer(state, settings.upstream_interval_s, sleep)
-        self.guards = CreditGuards(state, settings.quota_cooldown_s, settings.daily_call_budget)
-        self.claims = ClaimKeeper(state)
-        self.pool = ThreadPoolExecutor(settings.upstream_concurrency, thread_name_prefix="fetch")
-        self.latency_s = 0.5  # moving estimate of one upstream call, seeded pessimistically
+        self.pacer = pacer
+        self.guards = guards
+        self.waiters = waiters
+        self.dispatcher = dispatcher
+        self.clock = clock
+        self.lookups = usage.LookupTally(guards.periods)  # today's hit ratio, written once a second
 
-    def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
-        self.client.close()
-
-    # ------------------------------------------------------------------ batches
-    def enrich(self, rows: Sequence[Row], deadline: float) -> list[Value]:
-        """Every row's value: from the cache, or fetched now (each unique lead at most once)."""
+    # ------------------------------------------------------------------ one read
+    def lookup(self, rows: Sequence[Row]) -> Lookup:
+        """Values known without calling 6sense (cache, invalid rows), and the misses."""
         values, groups = group_rows(rows)
-        cached = self.cached_values(groups)
-        misses = {key: group for key, group in groups.items() if key not in cached}
-        futures = {key: self.pool.submit(self.resolve, g.lead, deadline) for key, g in misses.items()}
-        answers = {key: future.result() for key, future in futures.items()} | cached
-        for key, group in groups.items():
-            for index in group.indices:
-                values[index] = answers[key]
-        return values  # type: ignore[return-value]
-
-    def lookup(self, rows: Sequence[Row]) -> tuple[list[Value | None], dict[str, Group]]:
-        """Values known without calling 6sense (cache, invalid rows); None and a Group for misses."""
-        values, groups = group_rows(rows)
-        cached = self.cached_values(groups)
-        misses = {}
-        for key, group in groups.items():
-            for index in group.indices:
-                values[index] = cached.get(key)
-            if key not in cached:
-                misses[key] = group
-        return values, misses
-
-    def cached_values(self, groups: dict[str, Group]) -> dict[str, CachedValue]:
         found = self.state.cache_get_many(list(groups)) if groups else {}
+        if len(found) < len(groups):
+            found |= self.dispatcher.completer.cached_answers(k for k in groups if k not in found)
         metrics.CACHE_LOOKUPS.labels("hit").inc(len(found))
         metrics.CACHE_LOOKUPS.labels("miss").inc(len(groups) - len(found))
-        return {key: _from_cache(raw) for key, raw in found.items()}
+        if groups:
+            counters = self.lookups.add(len(found), len(groups) - len(found))
+            if counters:
+                self.dispatcher.completer.submit(None, counters)
+        misses = {}
+        for key, group in groups.items():
+            raw = found.get(key)
+            if raw is None:
+                misses[key] = group
+                continue
+            value = CachedValue(raw)
+            for index in group.indices:
+                values[index] = value
+        return Lookup(values, misses)
 
-    def miss_placeholder(self) -> dict[str, Any]:
-        """The value a non-waiting route gives a cache miss: pending, or why it will not be fetched."""
-        if self.guards.quota_open():
-            return empty_value("quota_exhausted", "6sense credits are exhausted (HTTP 402); not queued")
+    def flush_lookups(self) -> None:
+        """Hand today's cache hits and misses counted since the last write to the completer."""
+        counters = self.lookups.drain()
+        if counters:
+            self.dispatcher.completer.submit(None, counters)
+
+    def check_upstream(self) -> None:
+        """Raise when no call can be made now: UpstreamUnavailable (402 circuit, budget spent) or
+        UpstreamAuthError (the token was rejected moments ago). One read of the circuits."""
+        circuits = self.guards.open_circuits()
+        if AUTH_CIRCUIT in circuits:
+            raise UpstreamAuthError(401, "6sense rejected the token moments ago")
+        if QUOTA_CIRCUIT in circuits:
+            self._error("quota_exhausted", "not queued: the 402 circuit is open")
+            raise UpstreamUnavailable(empty_value("quota_exhausted", quota_message(circuits[QUOTA_CIRCUIT])))
         if self.guards.budget_left() == 0:
-            return empty_value("budget_exhausted", "UDF_DAILY_CALL_BUDGET is spent for today; not queued")
-        return empty_value("pending", "queued for a background fetch; call again later")
+            self._error("budget_exhausted", "not queued: UDF_DAILY_CALL_BUDGET is spent for today (UTC)")
+            raise UpstreamUnavailable(
+                empty_value("budget_exhausted", "UDF_DAILY_CALL_BUDGET is spent for today (UTC); not queued")
+            )
 
+    def _error(self, error_class: str, message: str) -> None:
+        """Count an error by class (the fetcher's record, shared by the worker)."""
+        self.dispatcher.fetcher._error(error_class, message)
+
+    # ------------------------------------------------------------------ the three ways to answer
+    def queue(self, lookup: Lookup) -> list[Value]:
+        """The non-waiting routes: cached values now; misses queued (background) and `pending`."""
+        if not lookup.misses:
+            return lookup.values  # type: ignore[return-value]
+        try:
+            self.check_upstream()
+        except UpstreamUnavailable as unavailable:
+            return lookup.fill({}, unavailable.value)
+        except UpstreamAuthError as exc:
+            return lookup.fill({}, empty_value("error", auth_message(exc.status)))
+        self.state.fetch_push(
+            {key: lead_payload(group.lead) for key, group in lookup.misses.items()}, BACKGROUND
+        )
+        self.dispatcher.poke()
+        return lookup.fill({}, empty_value("pending", "queued for a background fetch; call again later"))
+
+    def wait(
+        self, lookup: Lookup, deadline: float, on_done: Callable[[Waiter], None] | None = None
+    ) -> Waiter | None:
+        """Queue the misses (urgent) and register a waiter; None when no call can be made now,
+        with the misses' values filled in `lookup` (raises UpstreamAuthError for a bad token)."""
+        try:
+            self.check_upstream()
+        except UpstreamUnavailable as unavailable:
+            lookup.values = lookup.fill({}, unavailable.value)
+            lookup.misses = {}
+            return None
+        leads = {key: group.lead for key, group in lookup.misses.items()}
+        return self.waiters.wait_for(leads, INTERACTIVE, deadline, on_done)
+
+    def deadline(self, budget_s: float) -> float:
+        """The time `budget_s` from now on the engine's clock (what every wait compares with)."""
+        return self.clock.time() + budget_s
+
+    def enrich(self, rows: Sequence[Row], deadline: float, fetch_own: bool = False) -> list[Value]:
+        """Every row's value within `deadline`: cached, or fetched now (each unique lead once)."""
+        return self.answer(self.lookup(rows), deadline, fetch_own)
+
+    def answer(self, lookup: Lookup, deadline: float, fetch_own: bool = False) -> list[Value]:
+        """`lookup`'s rows with their misses fetched, waiting until `deadline` at most.
+
+        Rows whose lead is not answered by the deadline are `error` (the fetch goes on, and the
+        next query finds it cached). `fetch_own`: this process's own threads fetch its misses
+        (a Lambda container, the CLI), instead of a dispatcher that takes any queued work.
+        """
+        if not lookup.misses:
+            return lookup.values  # type: ignore[return-value]
+        waiter = self.wait(lookup, deadline)
+        if waiter is None:
+            return lookup.values  # type: ignore[return-value]
+        if fetch_own:
+            self._fetch_own(waiter, deadline)
+        return self.result(lookup, waiter, deadline)
+
+    def result(self, lookup: Lookup, waiter: Waiter, deadline: float) -> list[Value]:
+        """Wait for `waiter` until `deadline`; the batch's values (UpstreamAuthError if rejected)."""
+        waiter.done.wait(max(deadline - self.clock.time(), 0.0))
+        self.waiters.abandon(waiter)
+        if waiter.fatal is not None:
+            raise waiter.fatal
+        return lookup.fill(dict(waiter.answers), NOT_IN_TIME)
+
+    def _fetch_own(self, waiter: Waiter, deadline: float) -> None:
+        """Take this batch's own queued leads (none else) and fetch them on this worker's threads."""
+        while not waiter.done.is_set() and self.clock.time() < deadline:
+            took = self.dispatcher.take_once(keys=waiter.pending)
+            waiter.done.wait(0.01 if took else min(0.05, max(deadline - self.clock.time(), 0.0)))
+
+    # ------------------------------------------------------------------ calls nothing
     def estimate(self, rows: Sequence[Row]) -> list[dict[str, Any]]:
         """Per row, whether answering it now would call 6sense, and why; calls nothing."""
-        _, groups = group_rows(rows)
-        cached = self.cached_values(groups)
-        quota_open = self.guards.quota_open()
+        lookup = self.lookup(rows)
+        circuits = self.guards.open_circuits()
         budget = self.guards.budget_left()
         seen: set[str] = set()
         out: list[dict[str, Any]] = []
-        for row in rows:
+        for row, known in zip(rows, lookup.values, strict=True):
             if isinstance(row, InvalidLead):
                 out.append(_estimate_row("invalid_input"))
                 continue
             key = row.key
-            if key in cached:
-                out.append(_estimate_row("cached", cached_until=self._cached_until(as_dict(cached[key]))))
+            if known is not None:
+                out.append(_estimate_row("cached", cached_until=self._cached_until(as_dict(known))))
             elif key in seen:
                 out.append(_estimate_row("duplicate"))
-            elif quota_open:
+            elif QUOTA_CIRCUIT in circuits:
                 seen.add(key)
                 out.append(_estimate_row("quota_exhausted"))
             elif budget is not None and budget <= 0:
@@ -164,90 +237,25 @@ class Engine:
         return out
 
     def _cached_until(self, value: dict[str, Any]) -> str | None:
-        ttl = self.ttl_for(str(value.get("status")))
+        ttl = (
+            self.settings.cache_ttl_ok_s
+            if value.get("status") == "ok"
+            else self.settings.cache_ttl_no_match_s
+        )
         try:
             fetched = datetime.fromisoformat(str(value.get("fetched_at")).replace("Z", "+00:00"))
         except ValueError:
             return None
         return (fetched + timedelta(seconds=ttl)).isoformat(timespec="seconds").replace("+00:00", "Z")
 
-    def ttl_for(self, status: str) -> float:
-        """How long an answer stays fresh: matches 7 days, no-matches 1 day (by default)."""
-        return self.settings.cache_ttl_ok_s if status == "ok" else self.settings.cache_ttl_no_match_s
-
     def seconds_needed(self, misses: int) -> float:
         """Estimated time to fetch `misses` new leads at the shared rate, behind today's backlog."""
         if misses == 0:
             return 0.0
-        per_call = max(self.settings.upstream_interval_s, self.latency_s / self.settings.upstream_concurrency)
-        return self.pacer.backlog_s() + (misses - 1) * per_call + self.latency_s
-
-    # ------------------------------------------------------------------ one lead
-    def resolve(self, lead: Lead, deadline: float) -> Value:
-        """This lead's value: cached, awaited from whoever is fetching it, or fetched by us."""
-        key = lead.key
-        # One claimant per call, not per process: two threads of one worker must not both win.
-        claimant = f"{self.owner}/{secrets.token_hex(4)}"
-        while True:
-            hit = self.state.cache_get_many([key]).get(key)
-            if hit is not None:
-                return _from_cache(hit)
-            if self.state.claim(key, claimant, CLAIM_TTL_S):
-                self.claims.hold(key, claimant)
-                try:
-                    hit = self.state.cache_get_many([key]).get(key)
-                    return _from_cache(hit) if hit is not None else self._fetch(lead, deadline)
-                finally:
-                    self.claims.drop(key)
-                    self.state.release(key, claimant)
-            if time.time() + AWAIT_POLL_S >= deadline:
-                return empty_value(
-                    "error",
-                    "another worker was still fetching this lead when "
-                    "the time for this batch ran out; ask again",
-                )
-            self.sleep(AWAIT_POLL_S)
-
-    def _fetch(self, lead: Lead, deadline: float) -> Value:
-        if self.guards.quota_open():
-            return empty_value("quota_exhausted", _quota_message(self.guards.quota_retry_in()))
-        if not self.guards.take_budget():
-            return empty_value("budget_exhausted", "UDF_DAILY_CALL_BUDGET is spent for today (UTC)")
-        started = time.monotonic()
-        try:
-            answer = self.client.fetch(lead, self.pacer, deadline)
-        except DeadlineExceeded:
-            self.guards.take_budget_back()
-            return empty_value(
-                "error",
-                "not fetched: no upstream slot was free before this "
-                "batch's deadline (use people_full_cached for large backfills)",
-            )
-        self.latency_s = 0.8 * self.latency_s + 0.2 * (time.monotonic() - started) / answer.attempts
-        fetched_at = now_iso()
-        if answer.outcome == "ok":
-            value = flatten(answer.payload or {}, fetched_at)
-        elif answer.outcome == "no_match":
-            value = empty_value("no_match", fetched_at=fetched_at)
-        else:
-            value = empty_value(answer.outcome, answer.error)
-        if answer.outcome == "quota_exhausted":
-            self.guards.trip_quota()
-            log.warning(
-                "quota_circuit_opened",
-                extra={
-                    "email_hash": lead.email_hash,
-                    "upstream_status": 402,
-                    "cooldown_s": self.settings.quota_cooldown_s,
-                },
-            )
-            value["error"] = _quota_message(self.settings.quota_cooldown_s)
-        self.guards.record_calls(answer.attempts, matched=value["status"] == "ok")
-        if value["status"] in CACHEABLE:
-            ttl = self.ttl_for(value["status"])
-            if ttl > 0:
-                self.state.cache_set_many({lead.key: stored_bytes(value)}, ttl)
-        return value
+        concurrency = self.dispatcher.concurrency
+        in_flight = max(concurrency.needed(), 1)
+        per_call = max(self.settings.upstream_interval_s, concurrency.latency_s / in_flight)
+        return self.pacer.backlog_s() + (misses - 1) * per_call + concurrency.latency_s
 
 
 def group_rows(rows: Sequence[Row]) -> tuple[list[Value | None], dict[str, Group]]:
@@ -266,22 +274,12 @@ def group_rows(rows: Sequence[Row]) -> tuple[list[Value | None], dict[str, Group
     return values, groups
 
 
+NOT_IN_TIME = empty_value(
+    "error",
+    "not answered within this batch's time (the fetch goes on: ask again, or use "
+    "people_full_cached for large backfills)",
+)
+
+
 def _estimate_row(reason: str, would_call: bool = False, cached_until: str | None = None) -> dict[str, Any]:
     return {"would_call": would_call, "reason": reason, "cached_until": cached_until}
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _from_cache(raw: bytes) -> CachedValue:
-    return CachedValue(raw)
-
-
-def _quota_message(retry_in: float | None) -> str:
-    minutes = f" in about {max(retry_in / 60, 1):.0f} min" if retry_in else ""
-    return (
-        "6sense answered 402: the API credit pool is exhausted; calls resume"
-        + minutes
-        + " (UDF_QUOTA_COOLDOWN_S), or ask your 6sense admin to add credits"
-    )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import math
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,8 +23,7 @@ from .config import Settings
 from .engine import Row
 from .errors import ConfigError
 from .leads import FIELDS, lead_from_args
-from .server import simulator_if_needed
-from .services import build
+from .runtime import build
 from .values import as_dict, status_of
 
 CHUNK = 50
@@ -80,35 +78,35 @@ def estimate(csv_path: Path) -> Estimate:
     settings = Settings.from_env()
     with csv_path.open(newline="", encoding="utf-8-sig") as source:
         rows = list(read_rows(source))
-    services = build(settings, start_background=False)
+    runtime = build(settings, background=False)
     try:
-        reasons = Counter(item["reason"] for item in services.engine.estimate(_leads(rows, settings)))
+        reasons = Counter(item["reason"] for item in runtime.engine.estimate(_leads(rows, settings)))
     finally:
-        services.shutdown(grace_s=0)
+        runtime.shutdown(grace_s=0)
     per_hour = settings.rate_limit.per_second * 3600 / (1 + settings.rate_headroom)
     return Estimate(len(rows), dict(reasons), per_hour)
 
 
 def enrich(csv_path: Path, output: Path) -> Counter[str]:
     """Enrich every row into `output` (JSONL, one line per input row, in order); row statuses."""
-    with simulator_if_needed(Settings.from_env()):
-        settings = Settings.from_env()
-        with csv_path.open(newline="", encoding="utf-8-sig") as source:
-            rows = list(read_rows(source))
-        services = build(settings, start_background=False)
-        statuses: Counter[str] = Counter()
-        try:
-            with output.open("wb") as sink, tqdm(total=len(rows), unit="row", desc="enrich") as bar:
-                for start in range(0, len(rows), CHUNK):
-                    chunk = rows[start : start + CHUNK]
-                    values = services.engine.enrich(_leads(chunk, settings), time.time() + 3600)
-                    for offset, (args, value) in enumerate(zip(chunk, values, strict=True)):
-                        statuses[status_of(value)] += 1
-                        line = {"row": start + offset, "email": args[0], "country": args[1]}
-                        sink.write(orjson.dumps(line | as_dict(value)) + b"\n")
-                    sink.flush()
-                    bar.update(len(chunk))
-                    bar.set_postfix(statuses)
-        finally:
-            services.shutdown(grace_s=0)
-        return statuses
+    settings = Settings.from_env()
+    with csv_path.open(newline="", encoding="utf-8-sig") as source:
+        rows = list(read_rows(source))
+    runtime = build(settings, background=False)
+    statuses: Counter[str] = Counter()
+    try:
+        with output.open("wb") as sink, tqdm(total=len(rows), unit="row", desc="enrich") as bar:
+            for start in range(0, len(rows), CHUNK):
+                chunk = rows[start : start + CHUNK]
+                leads = _leads(chunk, settings)
+                values = runtime.engine.enrich(leads, runtime.engine.deadline(3600), fetch_own=True)
+                for offset, (args, value) in enumerate(zip(chunk, values, strict=True)):
+                    statuses[status_of(value)] += 1
+                    line = {"row": start + offset, "email": args[0], "country": args[1]}
+                    sink.write(orjson.dumps(line | as_dict(value)) + b"\n")
+                sink.flush()
+                bar.update(len(chunk))
+                bar.set_postfix(statuses)
+    finally:
+        runtime.shutdown(grace_s=10)  # answers already paid for are written before we exit
+    return statuses

@@ -1,52 +1,103 @@
 """What stands between a lead and a paid upstream call: the shared pacer and the credit guards.
 
 All of it lives in the state backend, so it holds across every worker and instance sharing it:
-- `SharedPacer` spaces calls `interval` apart (GCRA slots) and pushes everyone back after a 429;
-- `CreditGuards` keeps the 402 circuit, the optional daily call budget and the usage counters.
+- `SharedPacer` spaces calls `interval` apart (GCRA slots), counts each reserved slot as a call
+  (today, this month, this minute) in the same write, refuses slots past the daily call budget,
+  and pushes everyone back after a 429;
+- `CreditGuards` reads and trips the circuits (402: credits exhausted; 401/403: the token) and
+  reports usage.
+
+What the daily budget caps: upstream *calls* (requests sent to 6sense, retries included), the
+figure 6sense's own request log shows and the one its rate limit counts. Matched leads (what
+6sense bills) are at most the calls; both are in `/usage`.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from . import metrics
-from .sixsense.client import DeadlineExceeded
-from .state import State
+from .clock import SYSTEM, Clock
+from .state import Reservation, State
 
 LIMITER_NAME = "upstream"
 QUOTA_CIRCUIT = "circuit:quota"
-LATE_TOLERANCE_S = 0.01
+AUTH_CIRCUIT = "circuit:auth"
+CIRCUITS = (QUOTA_CIRCUIT, AUTH_CIRCUIT)
+AUTH_COOLDOWN_S = 60.0  # after a 401/403: long enough to stop a storm, short after a token fix
+HISTORY_TTL_S = 2 * 3600  # per-minute call counters: the status page shows the last hour
+RATE_TTL_S = 900  # 10-second call counters: the current rate (and the queue's ETA) is read from them
+
+
+def calls_key(period: str) -> str:
+    return f"usage:calls:{period}"
+
+
+def matched_key(period: str) -> str:
+    return f"usage:matched:{period}"
+
+
+class Periods:
+    """The UTC day, month and minute that usage counters are kept by, on one clock."""
+
+    def __init__(self, clock: Clock = SYSTEM) -> None:
+        self.clock = clock
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock.time(), UTC)
+
+    def day(self) -> str:
+        return f"day:{self.now():%Y-%m-%d}"
+
+    def month(self) -> str:
+        return f"month:{self.now():%Y-%m}"
+
+    def minute(self, minutes_ago: int = 0) -> str:
+        return f"minute:{int(self.clock.time() // 60) - minutes_ago}"
+
+    def ten_seconds(self, ago: int = 0) -> str:
+        return f"tens:{int(self.clock.time() // 10) - ago}"
+
+    def seconds_to_midnight(self) -> float:
+        now = self.now()
+        midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        return (midnight - now).total_seconds()
 
 
 class SharedPacer:
-    """The client's pacer: one slot per call under the shared limiter."""
+    """One slot per upstream call under the shared limiter, counted as a call in the same write."""
 
-    def __init__(self, state: State, interval_s: float, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self, state: State, interval_s: float, daily_budget: int | None = None, clock: Clock = SYSTEM
+    ) -> None:
         self.state = state
         self.interval_s = interval_s
-        self.sleep = sleep
+        self.daily_budget = daily_budget
+        self.periods = Periods(clock)
 
-    def wait_turn(self, deadline: float) -> None:
-        """Reserve the next slot and sleep until it; raise DeadlineExceeded if it is too late.
+    def call_counters(self) -> dict[str, float | None]:
+        """The counters one call adds to (key -> ttl when created)."""
+        return {
+            calls_key(self.periods.day()): self.periods.seconds_to_midnight() + 2 * 86400,
+            calls_key(self.periods.month()): 40 * 86400,
+            calls_key(self.periods.minute()): HISTORY_TTL_S,
+            calls_key(self.periods.ten_seconds()): RATE_TTL_S,
+        }
 
-        A sender that wakes more than LATE_TOLERANCE_S after its slot (a loaded machine) gives the
-        slot up and takes a new one: sending late would land right next to the following sender's
-        call, and two calls that close together can both fall in one of 6sense's windows.
-        """
-        while True:
-            remaining = max(deadline - time.time(), 0.0)
-            wait = self.state.reserve_slot(LIMITER_NAME, self.interval_s, remaining)
-            if wait is None:
-                raise DeadlineExceeded("no upstream slot free before the deadline")
-            slot_at = time.monotonic() + wait
-            if wait > 0:
-                metrics.LIMITER_WAIT_SECONDS.inc(wait)
-                self.sleep(wait)
-            if time.monotonic() - slot_at <= LATE_TOLERANCE_S:
-                return
-            metrics.LIMITER_LATE_SLOTS.inc()
+    def reserve(self, max_wait_s: float) -> Reservation:
+        """The next slot within `max_wait_s`, counted as a call (see `State.reserve_slot`)."""
+        cap = None if self.daily_budget is None else (calls_key(self.periods.day()), self.daily_budget)
+        reservation = self.state.reserve_slot(
+            LIMITER_NAME, self.interval_s, max_wait_s, self.call_counters(), cap
+        )
+        if reservation.wait_s:
+            metrics.LIMITER_WAIT_SECONDS.inc(reservation.wait_s)
+        return reservation
+
+    def unused(self) -> dict[str, tuple[int, float | None]]:
+        """Counter changes that take back one reserved call that was never sent."""
+        return {key: (-1, ttl) for key, ttl in self.call_counters().items()}
 
     def slow_down(self, seconds: float) -> None:
         """After a 429: no worker anywhere sends before `seconds` from now."""
@@ -57,76 +108,62 @@ class SharedPacer:
 
 
 class CreditGuards:
-    """The 402 circuit, the daily call budget, and the usage counters behind /usage."""
+    """The circuits (402, 401/403), the daily call budget, and the usage counters behind /usage."""
 
-    def __init__(self, state: State, cooldown_s: float, daily_budget: int | None) -> None:
+    def __init__(
+        self, state: State, cooldown_s: float, daily_budget: int | None, clock: Clock = SYSTEM
+    ) -> None:
         self.state = state
         self.cooldown_s = cooldown_s
         self.daily_budget = daily_budget
+        self.periods = Periods(clock)
 
-    def quota_open(self) -> bool:
-        """The credit pool was empty recently: calling now would only earn another 402."""
-        is_open = self.state.flag_get(QUOTA_CIRCUIT) is not None
-        metrics.CIRCUIT_OPEN.set(1 if is_open else 0)
-        return is_open
+    def open_circuits(self) -> dict[str, float]:
+        """The circuits open now and the seconds each stays open; one read."""
+        found = {key: ttl for key, (_, ttl) in self.state.flags_get(CIRCUITS).items()}
+        metrics.CIRCUIT_OPEN.set(1 if QUOTA_CIRCUIT in found else 0)
+        return found
 
     def trip_quota(self) -> None:
+        """6sense answered 402: nobody calls for UDF_QUOTA_COOLDOWN_S."""
         self.state.flag_set(QUOTA_CIRCUIT, b"402", self.cooldown_s)
         metrics.CIRCUIT_OPEN.set(1)
 
-    def quota_retry_in(self) -> float | None:
-        return self.state.flag_ttl(QUOTA_CIRCUIT)
-
-    def take_budget(self) -> bool:
-        """Spend one call of today's budget; False (and nothing spent) when none is left."""
-        if self.daily_budget is None:
-            return True
-        key = f"budget:{_day()}"
-        if self.state.incr(key, 1, ttl_s=_seconds_to_midnight() + 3600) <= self.daily_budget:
-            return True
-        self.state.incr(key, -1)
-        return False
-
-    def take_budget_back(self) -> None:
-        """Return a call taken with take_budget() that was never made."""
-        if self.daily_budget is not None:
-            self.state.incr(f"budget:{_day()}", -1)
+    def trip_auth(self, status: int) -> None:
+        """6sense rejected the token: nobody calls for AUTH_COOLDOWN_S (every call would fail)."""
+        self.state.flag_set(AUTH_CIRCUIT, str(status).encode(), AUTH_COOLDOWN_S)
 
     def budget_left(self) -> int | None:
         if self.daily_budget is None:
             return None
-        left = max(self.daily_budget - self.state.get_int(f"budget:{_day()}"), 0)
+        left = max(self.daily_budget - self.state.get_int(calls_key(self.periods.day())), 0)
         metrics.BUDGET_LEFT.set(left)
         return left
 
-    def record_calls(self, calls: int, matched: bool) -> None:
-        """Count upstream calls (every attempt) and matched leads (what 6sense bills)."""
-        day, month = _day(), _month()
-        for period, ttl in ((f"day:{day}", 3 * 86400), (f"month:{month}", 40 * 86400)):
-            if calls:
-                self.state.incr(f"usage:calls:{period}", calls, ttl_s=ttl)
-            if matched:
-                self.state.incr(f"usage:matched:{period}", 1, ttl_s=ttl)
-
-    def usage(self) -> dict[str, int]:
-        day, month = _day(), _month()
+    def matched(self) -> Mapping[str, tuple[int, float | None]]:
+        """Counter changes for one matched lead (what 6sense bills)."""
         return {
-            "calls_today": self.state.get_int(f"usage:calls:day:{day}"),
-            "matched_today": self.state.get_int(f"usage:matched:day:{day}"),
-            "calls_this_month": self.state.get_int(f"usage:calls:month:{month}"),
-            "matched_this_month": self.state.get_int(f"usage:matched:month:{month}"),
+            matched_key(self.periods.day()): (1, self.periods.seconds_to_midnight() + 2 * 86400),
+            matched_key(self.periods.month()): (1, 40 * 86400),
         }
 
+    def usage(self) -> dict[str, int]:
+        day, month = self.periods.day(), self.periods.month()
+        keys = [calls_key(day), matched_key(day), calls_key(month), matched_key(month)]
+        calls_today, matched_today, calls_month, matched_month = self.state.get_ints(keys)
+        return {
+            "calls_today": calls_today,
+            "matched_today": matched_today,
+            "calls_this_month": calls_month,
+            "matched_this_month": matched_month,
+        }
 
-def _day() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d")
+    def calls_per_ten_seconds(self, buckets: int = 30) -> list[int]:
+        """Upstream calls in each of the last `buckets` 10-second spans, oldest first."""
+        keys = [calls_key(self.periods.ten_seconds(ago)) for ago in range(buckets - 1, -1, -1)]
+        return self.state.get_ints(keys)
 
-
-def _month() -> str:
-    return datetime.now(UTC).strftime("%Y-%m")
-
-
-def _seconds_to_midnight() -> float:
-    now = datetime.now(UTC)
-    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return (midnight - now).total_seconds()
+    def calls_per_minute(self, minutes: int = 60) -> list[int]:
+        """Upstream calls in each of the last `minutes` minutes, oldest first (this one last)."""
+        keys = [calls_key(self.periods.minute(ago)) for ago in range(minutes - 1, -1, -1)]
+        return self.state.get_ints(keys)

@@ -122,23 +122,71 @@ def _build(values: Mapping[str, object], default_country: str | None) -> Lead | 
     email = clean["email"]
     if email is None:
         return InvalidLead("email is missing")
+    # Validate what was given, then normalise: lower-casing first would turn the Kelvin sign
+    # (U+212A) into an ASCII "k" and answer one lead with another's data.
+    if not email.isascii():
+        return InvalidLead("email is not a valid address (only ASCII addresses are accepted)")
     email = email.lower()
-    if len(email) > 254 or not _EMAIL.match(email):
+    if len(email) > 254 or not _EMAIL.fullmatch(email):
         return InvalidLead("email is not a valid address")
     country = clean["country"] or default_country
     if not country:
         return InvalidLead("country is missing (or set SIXSENSE_DEFAULT_COUNTRY)")
-    return Lead(**{**clean, "email": email, "country": country})  # type: ignore[arg-type]
+    return Lead(**{**clean, "email": email, "country": country_code(country)})  # type: ignore[arg-type]
+
+
+# Spellings CRMs use that ISO 3166 (and so pycountry) does not: the constituent countries of the
+# UK, short forms and former names. Keys are casefolded, without dots, spaces collapsed.
+COUNTRY_ALIASES = {
+    "uk": "GBR",
+    "great britain": "GBR",
+    "britain": "GBR",
+    "england": "GBR",
+    "scotland": "GBR",
+    "wales": "GBR",
+    "northern ireland": "GBR",
+    "us": "USA",
+    "usa": "USA",
+    "america": "USA",
+    "united states": "USA",
+    "russia": "RUS",
+    "turkey": "TUR",
+    "holland": "NLD",
+    "ivory coast": "CIV",
+    "macedonia": "MKD",
+}
+_NUMERIC = re.compile(r"\d{1,3}(?:\.0*)?")
+
+
+def country_code(country: str) -> str:
+    """The value sent to 6sense: the ISO 3166 alpha-3 code when the country is recognised.
+
+    Every spelling of one country is one value (`GB`, `GBR`, `826`, `United Kingdom`, `UK`,
+    `England` -> `GBR`; `US`, `840`, `United States` -> `USA`), so it is one cache key and one
+    upstream call. Alpha-3 because it is the form 6sense documents (its Marketo template sends
+    `country={{lead.Country:default=USA}}`, reference/upstream.md A2). Anything else is sent as
+    given (trimmed), for 6sense to match or not.
+    """
+    return _iso_alpha_3(country) or " ".join(country.split())
+
+
+def country_key(country: str) -> str:
+    """The country's part of the cache key: its alpha-3 code, or the casefolded text."""
+    return _iso_alpha_3(country) or " ".join(country.casefold().split())
 
 
 @lru_cache(maxsize=4096)
-def country_key(country: str) -> str:
-    """ISO 3166 alpha-3 code for a country name or code (`US`, `usa`, `United States` -> `USA`)."""
-    text = country.strip()
+def _iso_alpha_3(country: str) -> str | None:
+    text = " ".join(country.split())
+    if _NUMERIC.fullmatch(text):  # ISO numeric, also as a number (76, 840.0)
+        text = text.split(".", 1)[0].zfill(3)
+    alias = COUNTRY_ALIASES.get(text.casefold().replace(".", "").strip())
+    if alias:
+        return alias
     try:
         return pycountry.countries.lookup(text).alpha_3
     except LookupError:
-        return " ".join(text.casefold().split())
+        return None
 
 
 def website_key(website: str | None) -> str:

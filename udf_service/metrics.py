@@ -48,7 +48,14 @@ CIRCUIT_OPEN = Gauge(
 )
 JOBS = Counter("sixsense_jobs_total", "Asynchronous batch jobs, by event", ["event"])
 QUEUE_DEPTH = Gauge(
-    "sixsense_refill_queue_depth", "Leads queued for background refill", multiprocess_mode="mostrecent"
+    "sixsense_refill_queue_depth",
+    "Leads queued for fetching: the cached route's refill and batches waiting for answers",
+    multiprocess_mode="mostrecent",
+)
+FETCH_EVENTS = Counter(
+    "sixsense_fetch_events_total",
+    "How queued fetches ended (row status) or why one was not sent (lease_lost, epoch_changed, ...)",
+    ["event"],
 )
 CACHE_ENTRIES = Gauge("sixsense_cache_entries", "Fresh entries in the cache", multiprocess_mode="mostrecent")
 BUDGET_LEFT = Gauge(
@@ -74,3 +81,27 @@ def render() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+# Operations (/status, the Grafana dashboard and the alert rules in deploy/).
+ERRORS = Counter("sixsense_errors_total", "Errors by class (see udf_service.recent_errors)", ["error_class"])
+UPSTREAM_RETRIES = Counter(
+    "sixsense_upstream_retries_total", "Upstream attempts that will be retried, by reason", ["reason"]
+)
+MATCHED_LEADS = Counter("sixsense_matched_leads_total", "Leads 6sense matched (what it bills: credits)")
+QUEUE_ETA = Gauge(
+    "sixsense_refill_queue_eta_seconds",
+    "Seconds until the fetch queue is empty at the current call rate (-1: no calls lately)",
+    multiprocess_mode="mostrecent",
+)
+RATE_LIMIT = Gauge(
+    "sixsense_rate_limit_per_minute",
+    "The upstream quota (SIXSENSE_RATE_LIMIT)",
+    multiprocess_mode="mostrecent",
+)
+JOBS_RUNNING = Gauge(
+    "sixsense_jobs_running", "Asynchronous jobs not finished", multiprocess_mode="mostrecent"
+)
+STATE_UP = Gauge(
+    "sixsense_state_up", "1 when the state backend answered the last scrape", multiprocess_mode="mostrecent"
+)

@@ -1,8 +1,8 @@
 """Run the service under gunicorn (gthread workers), the one way it is started everywhere.
 
-In simulator mode (SIXSENSE_SIMULATE=1 and no SIXSENSE_BASE_URL of its own) it first starts the
-built-in 6sense simulator on a loopback port, so the service's client path is the one production
-uses, and says loudly in the log that answers are simulated.
+`run(settings, ...)` reads nothing more from the environment: every worker builds its app from
+the same `Settings` value. In simulator mode (SIXSENSE_SIMULATE=1) each worker answers from the
+built-in simulator in process, and the banner and the log say loudly that answers are simulated.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,8 +19,10 @@ from typing import Any
 import orjson
 from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger as GunicornLogger
 
-from .config import PRODUCTION_BASE_URL, Settings
+from . import logs, slow_clients
+from .config import Settings
 
 BANNER = """
 ==============================================================================
@@ -33,8 +33,9 @@ BANNER = """
 
 
 class _Gunicorn(BaseApplication):
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, options: dict[str, Any], settings: Settings) -> None:
         self.options = options
+        self.settings = settings
         super().__init__()
 
     def load_config(self) -> None:
@@ -45,7 +46,7 @@ class _Gunicorn(BaseApplication):
         from .app import create_app
 
         gunicorn_util.write_error = write_json_error  # requests gunicorn refuses before Flask
-        return create_app()
+        return create_app(self.settings)
 
 
 def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
@@ -58,12 +59,26 @@ def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None
     gunicorn_util.write_nonblock(sock, head.encode("latin1") + body)
 
 
+class JsonGunicornLogger(GunicornLogger):
+    """gunicorn's own lines (boot, signals, worker timeouts, refused requests) as JSON objects,
+    rate-limited like the service's, so every line on stderr parses the same way, and with
+    emails in a refused request line redacted."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in self.error_log.handlers + self.access_log.handlers:
+            handler.setFormatter(logs.JsonFormatter())
+            if not any(isinstance(f, logs.RepeatFilter) for f in handler.filters):
+                handler.addFilter(logs.RedactFilter())
+                handler.addFilter(logs.RepeatFilter())
+
+
 def _worker_exit(server: Any, worker: Any) -> None:
     """Graceful shutdown: stop background work, let running jobs finish or hand them off."""
     app = getattr(worker, "wsgi", None)
-    services = getattr(app, "extensions", {}).get("udf") if app is not None else None
-    if services is not None:
-        services.shutdown(grace_s=float(os.environ.get("UDF_SHUTDOWN_GRACE_S", "10")))
+    runtime = getattr(app, "extensions", {}).get("udf") if app is not None else None
+    if runtime is not None:
+        runtime.shutdown(grace_s=runtime.settings.shutdown_grace_s)
 
 
 def _child_exit(server: Any, worker: Any) -> None:
@@ -73,12 +88,15 @@ def _child_exit(server: Any, worker: Any) -> None:
         multiprocess.mark_process_dead(worker.pid)
 
 
-def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
+def gunicorn_options(
+    host: str, port: int, workers: int, threads: int, read_timeout_s: float = 15.0
+) -> dict[str, Any]:
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": slow_clients.worker_class(read_timeout_s),  # gthread + a read deadline
         "threads": threads,
+        "logger_class": JsonGunicornLogger,
         "timeout": 120,  # gthread heartbeats from its main loop; long polls do not trip it
         "graceful_timeout": 30,
         "keepalive": 75,  # longer than load balancers' idle timeouts, so they close first
@@ -93,12 +111,14 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[s
     }
 
 
-def run(host: str, port: int, workers: int, threads: int) -> None:
+def run(settings: Settings, host: str, port: int, workers: int) -> None:
     """Serve until SIGTERM/SIGINT. Refuses to start without a token unless simulating."""
-    os.environ["UDF_THREADS"] = str(threads)  # the app sizes its waits by it (Settings.threads)
-    settings = Settings.from_env()
-    with _metrics_dir(), simulator_if_needed(settings):
-        _Gunicorn(gunicorn_options(host, port, workers, threads)).run()
+    settings.validate()
+    if settings.simulate:
+        sys.stderr.write(BANNER)
+    with _metrics_dir():
+        options = gunicorn_options(host, port, workers, settings.threads, settings.client_read_timeout_s)
+        _Gunicorn(options, settings).run()
 
 
 @contextlib.contextmanager
@@ -130,53 +150,3 @@ def _reap_children(timeout_s: float) -> None:
             return
         if pid == 0:
             time.sleep(0.05)
-
-
-@contextlib.contextmanager
-def simulator_if_needed(settings: Settings) -> Iterator[None]:
-    """In simulator mode, run the simulator on loopback and point SIXSENSE_BASE_URL at it."""
-    if not settings.simulate or settings.base_url != PRODUCTION_BASE_URL:
-        yield
-        return
-    port = free_port()
-    command = [sys.executable, "-m", "udf_service.simulator", "--port", str(port)]
-    if latency := os.environ.get("SIXSENSE_SIMULATE_LATENCY_MS"):
-        command += ["--latency-ms", latency]
-    if limit := os.environ.get("SIXSENSE_SIMULATE_RATE_LIMIT"):
-        command += ["--rate-limit", limit]
-    simulator = subprocess.Popen(command)
-    owner = os.getpid()
-    try:
-        wait_for_port("127.0.0.1", port, timeout_s=15)
-        os.environ["SIXSENSE_BASE_URL"] = f"http://127.0.0.1:{port}"
-        sys.stderr.write(BANNER)
-        yield
-    finally:
-        if os.getpid() == owner:  # not in an exiting gunicorn worker, which runs this block too
-            stop_process(simulator)
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """Terminate a child we started, and kill it if it has not exited within 10 s."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(host: str, port: int, timeout_s: float) -> None:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {host}:{port} after {timeout_s:g} s")

@@ -1,4 +1,4 @@
-"""A deterministic 6sense `/v2/people/full` stand-in, served over real HTTP on loopback.
+"""A deterministic 6sense `/v2/people/full` stand-in: in process as an httpx transport, or over HTTP.
 
 It follows the seed spec: form-encoded `email` and `country` required (400 otherwise),
 `Authorization: Token <token>` (401 otherwise), 404 "No data found" for leads it cannot match
@@ -8,27 +8,44 @@ answer, leads at one domain share a company. Numbers arrive as strings, as in 6s
 some tokens see no scores or segments, as when those toggles are off.
 
 For demos, tests and benchmarks it can add latency, enforce a rate limit (fixed one-second or
-one-minute windows, answering 429 like 6sense), count every call (`GET /_sim/stats`) and inject
-faults (`POST /_sim/faults`): statuses, malformed bodies, connection resets, slow answers.
+one-minute windows, answering 429 like 6sense), count every call and inject faults: statuses,
+malformed bodies, connection resets, slow answers. One `Simulator` holds that state; two faces
+share it:
 
-    python -m udf_service.simulator --port 8900 --latency-ms 50 --rate-limit 10/second
+- `SimulatorTransport(simulator)`: an `httpx.BaseTransport`, so `SixsenseClient` calls it in
+  process (`SIXSENSE_SIMULATE=1`, the in-process tests), with no socket and no subprocess;
+- `create_app(simulator)`: the same simulator as a Flask app with its admin API
+  (`GET /_sim/stats`, `POST /_sim/reset`, `POST /_sim/faults`), for `udf-service simulator`, the
+  end-to-end tests and the benchmarks, which need one upstream shared by several processes.
+
+    udf-service simulator --port 8900 --latency-ms 50 --rate-limit 10/second
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import random
 import socket
 import struct
 import threading
-import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
+import httpx
 import orjson
 from flask import Flask, Response, request
 
+from .clock import SYSTEM, Clock
 from .config import RateLimit
+
+NO_DATA = {
+    "status": "error",
+    "message": "No data found. Please contact 6sense support, if you think this is an unexpected error.",
+}
+
 
 FREE_MAIL = frozenset({"gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "aol.com", "icloud.com"})
 INDUSTRIES = ("Software", "Financial Services", "Manufacturing", "Healthcare", "Retail", "Education")
@@ -85,11 +102,7 @@ def lead_answer(form: dict[str, str]) -> tuple[int, dict[str, Any]]:
     domain = email.rsplit("@", 1)[-1]
     company_digest = _digest("company:" + domain)
     if "@" not in email or domain in FREE_MAIL or company_digest[0] % 10 == 0:
-        return 404, {
-            "status": "error",
-            "message": "No data found. Please contact 6sense support, "
-            "if you think this is an unexpected error.",
-        }
+        return 404, NO_DATA
     person = _digest("person:" + email)
     region, country_name, iso, state, city = _pick(company_digest, 1, REGIONS)
     employee_range, employees = _pick(company_digest, 2, EMPLOYEE_RANGES)
@@ -152,29 +165,92 @@ def _score(product: str, person: bytes, index: int) -> dict[str, Any]:
     }
 
 
-class _Meter:
-    """Thread-safe call accounting and the fixed-window rate limit."""
+@dataclass(frozen=True)
+class Reply:
+    """What the simulator answers one call: a status and body, or `reset` (the connection drops)."""
 
-    def __init__(self, rate_limit: RateLimit | None) -> None:
-        self.lock = threading.Lock()
+    status: int
+    body: bytes
+    reset: bool = False
+
+
+class Simulator:
+    """The stand-in's state: call accounting, the fixed-window rate limit, faults, latency. Thread-safe."""
+
+    def __init__(
+        self,
+        token: str | None = None,
+        latency_ms: float = 0.0,
+        rate_limit: RateLimit | None = None,
+        clock: Clock = SYSTEM,
+    ) -> None:
+        self.token = token
+        self.latency_ms = latency_ms
         self.rate_limit = rate_limit
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.rules: list[dict[str, Any]] = []
+        self.random = random.Random(0)
         self.reset()
 
     def reset(self) -> None:
+        """Forget every call and fault (the rate-limit window starts again)."""
         with self.lock:
             self.calls = 0
             self.by_email: Counter[str] = Counter()
+            self.countries: Counter[str] = Counter()
             self.statuses: Counter[int] = Counter()
             self.window_start = 0.0
             self.window_count = 0
             self.max_window_count = 0
+            self.rules = []
 
-    def admit(self, email: str) -> bool:
-        """Count the call; False when it is over the rate limit (the caller answers 429)."""
-        now = time.time()
+    def set_faults(self, rules: list[dict[str, Any]], latency_ms: float | None = None, seed: int = 0) -> None:
+        """Rules applied in order to matching emails, each `times` times (default once); a rule
+        with `probability` applies to that share of matching calls (seeded: runs repeat)."""
+        with self.lock:
+            self.rules = [dict(rule) for rule in rules]
+            self.random = random.Random(seed)
+            if latency_ms is not None:
+                self.latency_ms = latency_ms
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "calls": self.calls,
+                "by_email": dict(self.by_email),
+                "countries": dict(self.countries),
+                "statuses": {str(k): v for k, v in self.statuses.items()},
+                "max_window_count": self.max_window_count,
+            }
+
+    def calls_by_email(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self.by_email)
+
+    def answer(self, authorization: str, form: dict[str, str]) -> Reply:
+        """One call to `/v2/people/full`, as 6sense would answer it (after latency and faults)."""
+        if not authorization.startswith("Token ") or (
+            self.token is not None and authorization != f"Token {self.token}"
+        ):
+            return self._reply(401, {"status": "error", "message": "Invalid API token"})
+        email = (form.get("email") or "").strip().lower()
+        if not self._admit(email, (form.get("country") or "").strip()):
+            return self._reply(429, {"status": "error", "message": "Too Many Requests"})
+        if self.latency_ms:
+            self.clock.sleep(self.latency_ms / 1000)
+        fault = self._take_fault(email)
+        if fault is not None:
+            return self._fault(fault, form)
+        return self._reply(*lead_answer(form))
+
+    def _admit(self, email: str, country: str) -> bool:
+        """Count the call; False when it is over the rate limit (answered 429)."""
+        now = self.clock.time()
         with self.lock:
             self.calls += 1
             self.by_email[email] += 1
+            self.countries[country] += 1
             if self.rate_limit is None:
                 return True
             window = now - now % self.rate_limit.per_s
@@ -184,107 +260,90 @@ class _Meter:
             self.max_window_count = max(self.max_window_count, self.window_count)
             return self.window_count <= self.rate_limit.amount
 
-    def record(self, status: int) -> None:
-        with self.lock:
-            self.statuses[status] += 1
-
-    def snapshot(self) -> dict[str, Any]:
-        with self.lock:
-            return {
-                "calls": self.calls,
-                "by_email": dict(self.by_email),
-                "statuses": {str(k): v for k, v in self.statuses.items()},
-                "max_window_count": self.max_window_count,
-            }
-
-
-class _Faults:
-    """Injected faults: rules applied in order to matching emails, each a limited number of times."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.rules: list[dict[str, Any]] = []
-
-    def set(self, rules: list[dict[str, Any]]) -> None:
-        with self.lock:
-            self.rules = [dict(rule) for rule in rules]
-
-    def take(self, email: str) -> dict[str, Any] | None:
+    def _take_fault(self, email: str) -> dict[str, Any] | None:
         with self.lock:
             for rule in self.rules:
                 if rule.get("times", 1) <= 0:
                     continue
                 if rule.get("match", "*") in ("*", email) or rule.get("match", "") in email:
+                    if "probability" in rule and self.random.random() >= rule["probability"]:
+                        continue
                     rule["times"] = rule.get("times", 1) - 1
                     return rule
         return None
 
+    def _fault(self, fault: dict[str, Any], form: dict[str, str]) -> Reply:
+        if fault.get("delay_ms"):
+            self.clock.sleep(float(fault["delay_ms"]) / 1000)
+        kind = fault.get("kind", "status")
+        if kind == "reset":
+            with self.lock:
+                self.statuses[0] += 1  # no status: the connection was cut
+            return Reply(0, b"", reset=True)
+        if kind == "malformed":
+            return self._reply(200, b'{"company": {"name": "Acme", truncated')
+        if kind == "pass":
+            return self._reply(*lead_answer(form))
+        status = int(fault.get("status", 503))
+        return self._reply(status, fault.get("body", {"status": "error", "message": f"injected {status}"}))
 
-def create_app(
-    token: str | None = None, latency_ms: float = 0.0, rate_limit: RateLimit | None = None
-) -> Flask:
-    """The simulator as a Flask app. `token` None accepts any `Token <x>` header."""
+    def _reply(self, status: int, body: Any) -> Reply:
+        with self.lock:
+            self.statuses[status] += 1
+        return Reply(status, body if isinstance(body, bytes) else orjson.dumps(body))
+
+
+class SimulatorTransport(httpx.BaseTransport):
+    """The simulator as an httpx transport: `SixsenseClient(..., transport=SimulatorTransport(sim))`.
+
+    Only `POST /v2/people/full` exists; a `reset` fault raises `httpx.ReadError`, as a connection
+    cut after the request went out does on a real socket.
+    """
+
+    def __init__(self, simulator: Simulator | None = None) -> None:
+        self.simulator = simulator or Simulator()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method != "POST" or request.url.path != "/v2/people/full":
+            return httpx.Response(404, json={"status": "error", "message": "not found"})
+        form = dict(parse_qsl(request.read().decode("utf-8", "replace"), keep_blank_values=True))
+        reply = self.simulator.answer(request.headers.get("Authorization", ""), form)
+        if reply.reset:
+            raise httpx.ReadError("connection reset by peer (simulated)", request=request)
+        return httpx.Response(reply.status, content=reply.body, headers={"Content-Type": "application/json"})
+
+
+def create_app(simulator: Simulator | None = None) -> Flask:
+    """The simulator over HTTP, with its admin API under `/_sim/`."""
+    simulator = simulator or Simulator()
     app = Flask("sixsense_simulator")
-    meter, faults = _Meter(rate_limit), _Faults()
-    settings = {"latency_ms": latency_ms}
-
-    def reply(status: int, body: Any) -> Response:
-        meter.record(status)
-        data = body if isinstance(body, bytes) else orjson.dumps(body)
-        return Response(data, status=status, mimetype="application/json")
 
     @app.post("/v2/people/full")
     def people_full() -> Response:
-        auth = request.headers.get("Authorization", "")
-        if not auth.startswith("Token ") or (token is not None and auth != f"Token {token}"):
-            return reply(401, {"status": "error", "message": "Invalid API token"})
-        form = request.form.to_dict()
-        email = (form.get("email") or "").strip().lower()
-        if not meter.admit(email):
-            return reply(429, {"status": "error", "message": "Too Many Requests"})
-        if settings["latency_ms"]:
-            time.sleep(settings["latency_ms"] / 1000)
-        fault = faults.take(email)
-        if fault:
-            return _apply_fault(fault, reply, form)
-        status, body = lead_answer(form)
-        return reply(status, body)
+        reply = simulator.answer(request.headers.get("Authorization", ""), request.form.to_dict())
+        if reply.reset:
+            _reset_connection()
+            return Response(b"", status=500)
+        return Response(reply.body, status=reply.status, mimetype="application/json")
 
     @app.get("/_sim/stats")
     def stats() -> Response:
-        return Response(orjson.dumps(meter.snapshot()), mimetype="application/json")
+        return Response(orjson.dumps(simulator.stats()), mimetype="application/json")
 
     @app.post("/_sim/reset")
     def reset() -> Response:
-        meter.reset()
-        faults.set([])
+        simulator.reset()
         return Response(b"{}", mimetype="application/json")
 
     @app.post("/_sim/faults")
     def set_faults() -> Response:
         document = orjson.loads(request.get_data() or b"{}")
-        faults.set(document.get("rules", []))
-        if "latency_ms" in document:
-            settings["latency_ms"] = float(document["latency_ms"])
+        latency = document.get("latency_ms")
+        latency_ms = None if latency is None else float(latency)
+        simulator.set_faults(document.get("rules", []), latency_ms, int(document.get("seed", 0)))
         return Response(b"{}", mimetype="application/json")
 
     return app
-
-
-def _apply_fault(fault: dict[str, Any], reply: Any, form: dict[str, str]) -> Response:
-    if fault.get("delay_ms"):
-        time.sleep(float(fault["delay_ms"]) / 1000)
-    kind = fault.get("kind", "status")
-    if kind == "reset":
-        _reset_connection()
-        return reply(500, {"status": "error", "message": "connection reset"})
-    if kind == "malformed":
-        return reply(200, b'{"company": {"name": "Acme", truncated')
-    if kind == "pass":
-        status, body = lead_answer(form)
-        return reply(status, body)
-    status = int(fault.get("status", 503))
-    return reply(status, fault.get("body", {"status": "error", "message": f"injected {status}"}))
 
 
 def _reset_connection() -> None:
@@ -295,14 +354,14 @@ def _reset_connection() -> None:
         sock.shutdown(socket.SHUT_RDWR)  # close() alone leaves werkzeug's reference open
 
 
-def serve(host: str, port: int, **options: Any) -> None:
+def serve(host: str, port: int, simulator: Simulator | None = None) -> None:
     """Serve the simulator until interrupted (threaded werkzeug server: fine for a stand-in)."""
     import logging
 
     from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log: it would print emails
-    server = make_server(host, port, create_app(**options), threaded=True)
+    server = make_server(host, port, create_app(simulator), threaded=True)
     server.serve_forever()
 
 
@@ -315,7 +374,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate-limit", default=None, help="e.g. 10/second; default: unlimited")
     args = parser.parse_args(argv)
     limit = RateLimit.parse(args.rate_limit) if args.rate_limit else None
-    serve(args.host, args.port, token=args.token, latency_ms=args.latency_ms, rate_limit=limit)
+    serve(args.host, args.port, Simulator(token=args.token, latency_ms=args.latency_ms, rate_limit=limit))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Render and apply the Snowflake SQL that registers the sixsense-udf functions and views.
 
 What: the scripts under ``sql/`` are Jinja templates, one Snowflake object per file. A *target*
-(``aws``, ``aws-private``, ``azure``, ``gcp``, ``spcs``, ``views``) is an ordered list of those
+(``aws``, ``aws-private``, ``azure``, ``gcp``, ``spcs``, ``views``, ``backfill``) is an ordered list of those
 scripts plus the variables they read. :func:`render` fills them in, :func:`split_statements` cuts
 a script into statements (not fooled by ``$$...$$`` bodies, quotes or comments), and
 :func:`apply` runs the statements one by one through snowflake-connector-python, stopping at the
@@ -13,8 +13,10 @@ be https), a missing value is an error that names the ``--var name=value`` to pa
 same rendering is what users paste, what ``udf-service sql apply`` runs and what the tests run
 against fakesnow.
 
-Where: the templates live in ``<repo>/sql`` (``UDF_SQL_DIR`` overrides it). The CLI wrapper is
-``udf_service/cli_sql.py``; the walkthrough for users is ``docs/snowflake-setup.md``.
+Where: the templates live in ``sql/`` at the top of the repository and ship in the wheel as
+``udf_service/sql``; :func:`udf_service.templates.sql_dir` finds them (``UDF_SQL_DIR`` overrides
+it). The CLI wrapper is ``udf_service/cli_sql.py``; the walkthrough for users is
+``docs/snowflake-setup.md``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 import jinja2
 
 from .errors import UdfError
+from .templates import sql_dir
 
 __all__ = [
     "LEAD_FIELDS",
@@ -57,8 +60,16 @@ __all__ = [
 
 #: The service reads row arguments positionally in this order (DESIGN.md, "Input rows").
 LEAD_FIELDS = (
-    "email", "country", "website", "company", "title",
-    "leadsource", "firstname", "lastname", "role", "industry",
+    "email",
+    "country",
+    "website",
+    "company",
+    "title",
+    "leadsource",
+    "firstname",
+    "lastname",
+    "role",
+    "industry",
 )
 
 #: The overloads every function gets: (email, country), all ten fields, one OBJECT.
@@ -83,8 +94,14 @@ class VariableError(WarehouseSqlError):
 class ApplyError(WarehouseSqlError):
     """A statement failed in Snowflake; carries where it was and Snowflake's message."""
 
-    def __init__(self, statement: Statement, total: int, message: str,
-                 errno: int | None = None, sqlstate: str | None = None) -> None:
+    def __init__(
+        self,
+        statement: Statement,
+        total: int,
+        message: str,
+        errno: int | None = None,
+        sqlstate: str | None = None,
+    ) -> None:
         self.statement = statement
         self.total = total
         self.message = message
@@ -180,8 +197,7 @@ class Variable:
 
     def _clean_header(self, value: str) -> str:
         if not _HEADER_NAME.match(value) or value.lower().startswith("sf-"):
-            raise self._bad(
-                value, "a header name of letters, digits and - (no _, no sf- prefix)")
+            raise self._bad(value, "a header name of letters, digits and - (no _, no sf- prefix)")
         return value.lower()
 
     def _clean_spec(self, value: str) -> str:
@@ -195,84 +211,234 @@ def _v(name: str, help: str, **kwargs: Any) -> Variable:
     return Variable(name=name, help=help, **kwargs)
 
 
-VARIABLES: dict[str, Variable] = {v.name: v for v in (
-    # every target
-    _v("database", "database for the functions, table and views", default="sixsense"),
-    _v("schema", "schema for the functions, table and views", default="udf"),
-    _v("owner_role", "role that owns the functions, table, views (and the SPCS service); "
-       "must not be ACCOUNTADMIN on SPCS", default="sysadmin"),
-    _v("caller_role", "role that may call the functions and read the views (granted USAGE "
-       "and SELECT)", example="analyst"),
-    _v("enriched_table", "table of people_full values that the views read",
-       default="sixsense_enriched"),
-    # functions (external and SPCS)
-    _v("function_name", "base name of the functions (<name>, <name>_cached, <name>_estimate)",
-       default="people_full"),
-    _v("max_batch_rows", "MAX_BATCH_ROWS of <function_name> (the route that waits on 6sense)",
-       kind="integer", default="100"),
-    _v("max_batch_rows_cached", "MAX_BATCH_ROWS of the _cached and _estimate functions",
-       kind="integer", default="1000"),
-    _v("admin_role", "role that may create integrations (API or external access)",
-       default="accountadmin"),
-    # external functions through a cloud API gateway
-    _v("integration_name", "name of the API integration", default="sixsense_api"),
-    _v("gateway_url", "base URL of the API gateway stage; the functions call "
-       "<gateway_url>/snowflake/people/full[/cached|/estimate]", kind="url",
-       example="https://abc123.execute-api.us-east-1.amazonaws.com/prod"),
-    _v("aws_role_arn", "IAM role Snowflake assumes to call API Gateway (terraform/aws output "
-       "snowflake_role_arn)", kind="arn", example="arn:aws:iam::123456789012:role/sixsense-udf"),
-    _v("azure_tenant_id", "Azure AD (Entra ID) tenant of the API Management instance",
-       kind="text", example="00000000-0000-0000-0000-000000000000"),
-    _v("azure_app_id", "application (client) id of the Azure AD app that protects the APIM API",
-       kind="text", example="00000000-0000-0000-0000-000000000000"),
-    _v("google_audience", "managed service name of the Google API Gateway API (JWT audience)",
-       kind="text", example="sixsense-udf-abc123.apigateway.my-project.cloud.goog"),
-    _v("api_key", "optional gateway API key (AWS usage-plan key, APIM subscription key)",
-       kind="text", default=""),
-    _v("auth_header", "optional shared-secret header name, without sf-custom-; Snowflake sends "
-       "it as sf-custom-<name>, so run the service with UDF_AUTH_HEADER=sf-custom-<name>",
-       kind="header", default="", example="sixsense-auth"),
-    _v("auth_secret", "value of that header (the service's UDF_AUTH_SECRET)", kind="text",
-       default="", env="UDF_AUTH_SECRET"),
-    _v("compression", "COMPRESSION of the external functions", kind="choice",
-       choices=("auto", "gzip", "deflate", "none"), default="auto"),
-    # Snowpark Container Services
-    _v("compute_pool", "compute pool the service runs in (docs/snowflake-setup.md creates one)",
-       example="sixsense_pool"),
-    _v("image", "image path in a Snowflake image repository", kind="spec",
-       example="/sixsense/udf/images/sixsense-udf:0.1.0"),
-    _v("sixsense_api_token", "the 6sense API token, stored in a SECRET", kind="text",
-       env="SIXSENSE_API_TOKEN", example="TOKEN"),
-    _v("service_name", "name of the SPCS service", default="sixsense_udf_service"),
-    _v("endpoint_name", "name of the service's HTTP endpoint (port 8080)", default="api"),
-    _v("secret_name", "name of the SECRET holding the 6sense token", default="sixsense_api_token"),
-    _v("network_rule_name", "name of the egress NETWORK RULE", default="sixsense_egress"),
-    _v("eai_name", "name of the EXTERNAL ACCESS INTEGRATION", default="sixsense_egress_access"),
-    _v("upstream_host", "6sense API host the service may reach", kind="spec",
-       default="scribe.6sense.com"),
-    _v("state_url", "UDF_STATE_URL for the container; empty keeps its embedded SQLite, a "
-       "redis:// URL is needed for more than one instance", kind="spec", default=""),
-    _v("rate_limit", "SIXSENSE_RATE_LIMIT for the container, e.g. 100/minute; empty keeps the "
-       "service default", kind="spec", default=""),
-    _v("default_country", "SIXSENSE_DEFAULT_COUNTRY for the container; empty: none",
-       kind="spec", default=""),
-    _v("min_instances", "MIN_INSTANCES of the service", kind="integer", default="1"),
-    _v("max_instances", "MAX_INSTANCES of the service", kind="integer", default="1"),
-)}
+VARIABLES: dict[str, Variable] = {
+    v.name: v
+    for v in (
+        # every target
+        _v("database", "database for the functions, table and views", default="sixsense"),
+        _v("schema", "schema for the functions, table and views", default="udf"),
+        _v(
+            "owner_role",
+            "role that owns the functions, table, views (and the SPCS service); "
+            "must not be ACCOUNTADMIN on SPCS",
+            default="sysadmin",
+        ),
+        _v(
+            "caller_role",
+            "role that may call the functions and read the views (granted USAGE and SELECT)",
+            example="analyst",
+        ),
+        _v("enriched_table", "table of people_full values that the views read", default="sixsense_enriched"),
+        # functions (external and SPCS)
+        _v(
+            "function_name",
+            "base name of the functions (<name>, <name>_cached, <name>_estimate)",
+            default="people_full",
+        ),
+        _v(
+            "max_batch_rows",
+            "MAX_BATCH_ROWS of <function_name> (the route that waits on 6sense)",
+            kind="integer",
+            default="100",
+        ),
+        _v(
+            "max_batch_rows_cached",
+            "MAX_BATCH_ROWS of the _cached and _estimate functions",
+            kind="integer",
+            default="1000",
+        ),
+        _v(
+            "admin_role", "role that may create integrations (API or external access)", default="accountadmin"
+        ),
+        # external functions through a cloud API gateway
+        _v("integration_name", "name of the API integration", default="sixsense_api"),
+        _v(
+            "gateway_url",
+            "base URL of the API gateway stage; the functions call "
+            "<gateway_url>/snowflake/people/full[/cached|/estimate]",
+            kind="url",
+            example="https://abc123.execute-api.us-east-1.amazonaws.com/prod",
+        ),
+        _v(
+            "aws_role_arn",
+            "IAM role Snowflake assumes to call API Gateway (terraform/aws output snowflake_role_arn)",
+            kind="arn",
+            example="arn:aws:iam::123456789012:role/sixsense-udf",
+        ),
+        _v(
+            "azure_tenant_id",
+            "Azure AD (Entra ID) tenant of the API Management instance",
+            kind="text",
+            example="00000000-0000-0000-0000-000000000000",
+        ),
+        _v(
+            "azure_app_id",
+            "application (client) id of the Azure AD app that protects the APIM API",
+            kind="text",
+            example="00000000-0000-0000-0000-000000000000",
+        ),
+        _v(
+            "google_audience",
+            "managed service name of the Google API Gateway API (JWT audience)",
+            kind="text",
+            example="sixsense-udf-abc123.apigateway.my-project.cloud.goog",
+        ),
+        _v(
+            "api_key",
+            "optional gateway API key (AWS usage-plan key, APIM subscription key)",
+            kind="text",
+            default="",
+        ),
+        _v(
+            "auth_header",
+            "optional shared-secret header name, without sf-custom-; Snowflake sends "
+            "it as sf-custom-<name>, so run the service with UDF_AUTH_HEADER=sf-custom-<name>",
+            kind="header",
+            default="",
+            example="sixsense-auth",
+        ),
+        _v(
+            "auth_secret",
+            "value of that header (the service's UDF_AUTH_SECRET)",
+            kind="text",
+            default="",
+            env="UDF_AUTH_SECRET",
+        ),
+        _v(
+            "compression",
+            "COMPRESSION of the external functions",
+            kind="choice",
+            choices=("auto", "gzip", "deflate", "none"),
+            default="auto",
+        ),
+        # Snowpark Container Services
+        _v(
+            "compute_pool",
+            "compute pool the service runs in (docs/snowflake-setup.md creates one)",
+            example="sixsense_pool",
+        ),
+        _v(
+            "image",
+            "image path in a Snowflake image repository",
+            kind="spec",
+            example="/sixsense/udf/images/sixsense-udf:0.1.0",
+        ),
+        _v(
+            "sixsense_api_token",
+            "the 6sense API token, stored in a SECRET",
+            kind="text",
+            env="SIXSENSE_API_TOKEN",
+            example="TOKEN",
+        ),
+        _v("service_name", "name of the SPCS service", default="sixsense_udf_service"),
+        _v("endpoint_name", "name of the service's HTTP endpoint (port 8080)", default="api"),
+        _v("secret_name", "name of the SECRET holding the 6sense token", default="sixsense_api_token"),
+        _v("network_rule_name", "name of the egress NETWORK RULE", default="sixsense_egress"),
+        _v("eai_name", "name of the EXTERNAL ACCESS INTEGRATION", default="sixsense_egress_access"),
+        _v(
+            "upstream_host", "6sense API host the service may reach", kind="spec", default="scribe.6sense.com"
+        ),
+        _v(
+            "state_url",
+            "UDF_STATE_URL for the container; empty keeps its embedded SQLite, a "
+            "redis:// URL is needed for more than one instance",
+            kind="spec",
+            default="",
+        ),
+        _v(
+            "rate_limit",
+            "SIXSENSE_RATE_LIMIT for the container, e.g. 100/minute; empty keeps the service default",
+            kind="spec",
+            default="",
+        ),
+        _v(
+            "default_country",
+            "SIXSENSE_DEFAULT_COUNTRY for the container; empty: none",
+            kind="spec",
+            default="",
+        ),
+        _v(
+            "state_volume_size",
+            "size of the SPCS block storage volume that keeps the SQLite state (and the paid "
+            "answers) across restarts and upgrades, e.g. 10Gi; mounted unless state_url is Redis",
+            kind="spec",
+            default="10Gi",
+        ),
+        _v("min_instances", "MIN_INSTANCES of the service", kind="integer", default="1"),
+        _v("max_instances", "MAX_INSTANCES of the service", kind="integer", default="1"),
+        # the backfill task (target backfill)
+        _v(
+            "backfill_warehouse",
+            "warehouse the backfill task runs on (an XS is plenty: it waits on nothing)",
+            example="compute_wh",
+        ),
+        _v(
+            "backfill_every_minutes",
+            "minutes between backfill steps (each collects what the service fetched meanwhile)",
+            kind="integer",
+            default="5",
+        ),
+        _v(
+            "backfill_batch_rows",
+            "pending rows re-asked per backfill step",
+            kind="integer",
+            default="10000",
+        ),
+        _v(
+            "backfill_task",
+            "name of the backfill TASK (its procedure is <backfill_task>_step)",
+            default="sixsense_backfill",
+        ),
+        _v(
+            "backfill_log_table",
+            "run log of the backfill; its backfill_complete row is the completion signal",
+            default="sixsense_backfill_runs",
+        ),
+    )
+}
 
 _COMMON = ("database", "schema", "owner_role", "caller_role", "enriched_table")
 _FUNCTIONS = ("function_name", "max_batch_rows", "max_batch_rows_cached", "admin_role")
-_EXTERNAL = ("integration_name", "gateway_url", "api_key", "auth_header", "auth_secret",
-             "compression")
-_SPCS = ("compute_pool", "image", "sixsense_api_token", "service_name", "endpoint_name",
-         "secret_name", "network_rule_name", "eai_name", "upstream_host", "state_url",
-         "rate_limit", "default_country", "min_instances", "max_instances")
+_EXTERNAL = ("integration_name", "gateway_url", "api_key", "auth_header", "auth_secret", "compression")
+_SPCS = (
+    "compute_pool",
+    "image",
+    "sixsense_api_token",
+    "service_name",
+    "endpoint_name",
+    "secret_name",
+    "network_rule_name",
+    "eai_name",
+    "upstream_host",
+    "state_url",
+    "rate_limit",
+    "default_country",
+    "state_volume_size",
+    "min_instances",
+    "max_instances",
+)
 
-_VIEWS = ("views/sixsense_enriched.sql", "views/sixsense_people.sql",
-          "views/sixsense_scores.sql", "views/sixsense_segments.sql", "views/grants.sql")
+_BACKFILL = (
+    "backfill_warehouse",
+    "backfill_every_minutes",
+    "backfill_batch_rows",
+    "backfill_task",
+    "backfill_log_table",
+)
+_VIEWS = (
+    "views/sixsense_enriched.sql",
+    "views/sixsense_people.sql",
+    "views/sixsense_scores.sql",
+    "views/sixsense_segments.sql",
+    "views/grants.sql",
+)
 _SETUP = ("common/database.sql", "common/schema.sql")
-_EXTERNAL_FUNCTIONS = ("external/people_full.sql", "external/people_full_cached.sql",
-                       "external/people_full_estimate.sql", "common/function_grants.sql")
+_EXTERNAL_FUNCTIONS = (
+    "external/people_full.sql",
+    "external/people_full_cached.sql",
+    "external/people_full_estimate.sql",
+    "common/function_grants.sql",
+)
 
 
 @dataclass(frozen=True)
@@ -287,46 +453,82 @@ class Target:
     defaults: Mapping[str, str] = field(default_factory=dict)
 
 
-TARGETS: dict[str, Target] = {t.name: t for t in (
-    Target("aws", "external functions through a regional Amazon API Gateway REST API",
-           (*_SETUP, "external/api_integration_aws.sql", *_EXTERNAL_FUNCTIONS, *_VIEWS),
-           (*_COMMON, *_FUNCTIONS, *_EXTERNAL, "aws_role_arn"),
-           fixed={"api_provider": "aws_api_gateway"}),
-    Target("aws-private", "external functions through a private Amazon API Gateway REST API",
-           (*_SETUP, "external/api_integration_aws.sql", *_EXTERNAL_FUNCTIONS, *_VIEWS),
-           (*_COMMON, *_FUNCTIONS, *_EXTERNAL, "aws_role_arn"),
-           fixed={"api_provider": "aws_private_api_gateway"}),
-    Target("azure", "external functions through Azure API Management",
-           (*_SETUP, "external/api_integration_azure.sql", *_EXTERNAL_FUNCTIONS, *_VIEWS),
-           (*_COMMON, *_FUNCTIONS, *_EXTERNAL, "azure_tenant_id", "azure_app_id"),
-           defaults={"compression": "none"}),
-    Target("gcp", "external functions through Google Cloud API Gateway",
-           (*_SETUP, "external/api_integration_gcp.sql", *_EXTERNAL_FUNCTIONS, *_VIEWS),
-           (*_COMMON, *_FUNCTIONS, *_EXTERNAL, "google_audience"),
-           defaults={"compression": "none"}),
-    Target("spcs", "service functions on a Snowpark Container Services service",
-           (*_SETUP, "spcs/network_rule.sql", "spcs/secret.sql",
-            "spcs/external_access_integration.sql", "spcs/service.sql",
-            "spcs/people_full.sql", "spcs/people_full_cached.sql",
-            "spcs/people_full_estimate.sql", "common/function_grants.sql", *_VIEWS),
-           (*_COMMON, *_FUNCTIONS, *_SPCS)),
-    Target("views", "only the enrichment table and the three views (functions exist already)",
-           (*_SETUP, *_VIEWS), _COMMON),
-)}
-
-
-def sql_dir() -> Path:
-    """The directory of the SQL templates: ``UDF_SQL_DIR`` or ``<repo>/sql``."""
-    override = os.environ.get("UDF_SQL_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[1] / "sql"
+TARGETS: dict[str, Target] = {
+    t.name: t
+    for t in (
+        Target(
+            "aws",
+            "external functions through a regional Amazon API Gateway REST API",
+            (*_SETUP, "external/api_integration_aws.sql", *_EXTERNAL_FUNCTIONS, *_VIEWS),
+            (*_COMMON, *_FUNCTIONS, *_EXTERNAL, "aws_role_arn"),
+            fixed={"api_provider": "aws_api_gateway"},
+        ),
+        Target(
+            "aws-private",
+            "external functions through a private Amazon API Gateway REST API",
+            (*_SETUP, "external/api_integration_aws.sql", *_EXTERNAL_FUNCTIONS, *_VIEWS),
+            (*_COMMON, *_FUNCTIONS, *_EXTERNAL, "aws_role_arn"),
+            fixed={"api_provider": "aws_private_api_gateway"},
+        ),
+        Target(
+            "azure",
+            "external functions through Azure API Management",
+            (*_SETUP, "external/api_integration_azure.sql", *_EXTERNAL_FUNCTIONS, *_VIEWS),
+            (*_COMMON, *_FUNCTIONS, *_EXTERNAL, "azure_tenant_id", "azure_app_id"),
+            defaults={"compression": "none"},
+        ),
+        Target(
+            "gcp",
+            "external functions through Google Cloud API Gateway",
+            (*_SETUP, "external/api_integration_gcp.sql", *_EXTERNAL_FUNCTIONS, *_VIEWS),
+            (*_COMMON, *_FUNCTIONS, *_EXTERNAL, "google_audience"),
+            defaults={"compression": "none"},
+        ),
+        Target(
+            "spcs",
+            "service functions on a Snowpark Container Services service",
+            (
+                *_SETUP,
+                "spcs/network_rule.sql",
+                "spcs/secret.sql",
+                "spcs/external_access_integration.sql",
+                "spcs/service.sql",
+                "spcs/people_full.sql",
+                "spcs/people_full_cached.sql",
+                "spcs/people_full_estimate.sql",
+                "common/function_grants.sql",
+                *_VIEWS,
+            ),
+            (*_COMMON, *_FUNCTIONS, *_SPCS),
+        ),
+        Target(
+            "backfill",
+            "a TASK that re-asks pending rows through <function_name>_cached until none are left",
+            (
+                *_SETUP,
+                "views/sixsense_enriched.sql",
+                "backfill/backfill_runs.sql",
+                "backfill/backfill_procedure.sql",
+                "backfill/backfill_task.sql",
+                "backfill/grants.sql",
+            ),
+            (*_COMMON, "function_name", "admin_role", *_BACKFILL),
+        ),
+        Target(
+            "views",
+            "only the enrichment table and the three views (functions exist already)",
+            (*_SETUP, *_VIEWS),
+            _COMMON,
+        ),
+    )
+}
 
 
 def _target(name: str) -> Target:
     try:
         return TARGETS[name]
     except KeyError:
-        raise VariableError(
-            f"unknown target {name!r}; choose one of {', '.join(TARGETS)}") from None
+        raise VariableError(f"unknown target {name!r}; choose one of {', '.join(TARGETS)}") from None
 
 
 def target_variables(target: str) -> list[tuple[Variable, str | None]]:
@@ -335,8 +537,9 @@ def target_variables(target: str) -> list[tuple[Variable, str | None]]:
     return [(VARIABLES[n], spec.defaults.get(n, VARIABLES[n].default)) for n in spec.variables]
 
 
-def resolve_variables(target: str, given: Mapping[str, str],
-                      environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def resolve_variables(
+    target: str, given: Mapping[str, str], environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """Check ``given`` against ``target`` and return the full template context.
 
     Raises :class:`VariableError` listing every missing variable with the ``--var`` to pass,
@@ -349,8 +552,8 @@ def resolve_variables(target: str, given: Mapping[str, str],
             close = difflib.get_close_matches(name, spec.variables, n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
             raise VariableError(
-                f"unknown variable {name!r} for target {target}{hint} "
-                f"(known: {', '.join(spec.variables)})")
+                f"unknown variable {name!r} for target {target}{hint} (known: {', '.join(spec.variables)})"
+            )
     context: dict[str, Any] = {}
     missing: list[Variable] = []
     for variable, default in target_variables(target):
@@ -364,17 +567,21 @@ def resolve_variables(target: str, given: Mapping[str, str],
             continue
         context[variable.name] = variable.clean(raw)
     if missing:
-        lines = [f"  --var {v.name}={v.example or 'VALUE'}   ({v.help}"
-                 + (f"; or set {v.env}" if v.env else "") + ")" for v in missing]
-        raise VariableError(
-            f"target {target} needs {len(missing)} more variable(s):\n" + "\n".join(lines))
+        lines = [
+            f"  --var {v.name}={v.example or 'VALUE'}   ({v.help}"
+            + (f"; or set {v.env}" if v.env else "")
+            + ")"
+            for v in missing
+        ]
+        raise VariableError(f"target {target} needs {len(missing)} more variable(s):\n" + "\n".join(lines))
     _cross_check(target, context)
     context.update(spec.fixed)
     context["target"] = target
     context["lead_fields"] = list(LEAD_FIELDS)
     # One argument per line in the rendered CREATE FUNCTION; types alone for GRANT ... ON FUNCTION.
     context["signatures"] = [
-        "\n" + ",\n".join(f"    {name} {kind}" for name, kind in sig) + "\n" for sig in SIGNATURES]
+        "\n" + ",\n".join(f"    {name} {kind}" for name, kind in sig) + "\n" for sig in SIGNATURES
+    ]
     context["signature_types"] = [", ".join(kind for _, kind in sig) for sig in SIGNATURES]
     return context
 
@@ -384,7 +591,8 @@ def _cross_check(target: str, context: Mapping[str, Any]) -> None:
     if "auth_header" in context and bool(context["auth_header"]) != bool(context["auth_secret"]):
         raise VariableError(
             "auth_header and auth_secret go together: pass both (--var auth_header=NAME "
-            "--var auth_secret=VALUE, or UDF_AUTH_SECRET in the environment) or neither")
+            "--var auth_secret=VALUE, or UDF_AUTH_SECRET in the environment) or neither"
+        )
     if "max_instances" in context:
         if int(context["min_instances"]) > int(context["max_instances"]):
             raise VariableError("min_instances must not exceed max_instances")
@@ -392,7 +600,8 @@ def _cross_check(target: str, context: Mapping[str, Any]) -> None:
             raise VariableError(
                 "max_instances > 1 needs a shared state backend: pass "
                 "--var state_url=redis://HOST:6379/0 (each instance's own SQLite would pay "
-                "6sense twice and break the shared rate limit)")
+                "6sense twice and break the shared rate limit)"
+            )
 
 
 # --- rendering ----------------------------------------------------------------------------------
@@ -407,8 +616,10 @@ class Script:
 
     def statements(self, start: int = 1) -> list[Statement]:
         """This script's statements, numbered from ``start``."""
-        return [Statement(number=start + i, script=self.name, line=line, sql=sql)
-                for i, (line, sql) in enumerate(_split_with_lines(self.sql))]
+        return [
+            Statement(number=start + i, script=self.name, line=line, sql=sql)
+            for i, (line, sql) in enumerate(_split_with_lines(self.sql))
+        ]
 
 
 def _environment(directory: Path) -> jinja2.Environment:
@@ -420,9 +631,13 @@ def _environment(directory: Path) -> jinja2.Environment:
     )
 
 
-def render(target: str, variables: Mapping[str, str] | None = None, *,
-           directory: Path | None = None,
-           environ: Mapping[str, str] | None = None) -> list[Script]:
+def render(
+    target: str,
+    variables: Mapping[str, str] | None = None,
+    *,
+    directory: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[Script]:
     """Render every script of ``target`` with ``variables`` (plus defaults) filled in."""
     context = resolve_variables(target, variables or {}, environ)
     env = _environment(directory or sql_dir())
@@ -432,16 +647,16 @@ def render(target: str, variables: Mapping[str, str] | None = None, *,
             text = env.get_template(name).render(context)
         except jinja2.UndefinedError as exc:
             # A template uses a variable the target does not declare: a bug in this module.
-            raise VariableError(f"{name}: {exc.message}; pass it as --var NAME=VALUE "
-                                f"and declare it for target {target}") from exc
+            raise VariableError(
+                f"{name}: {exc.message}; pass it as --var NAME=VALUE and declare it for target {target}"
+            ) from exc
         scripts.append(Script(name=name, sql=text.strip() + "\n"))
     return scripts
 
 
 def render_text(scripts: Iterable[Script]) -> str:
     """All scripts as one SQL text, each under a banner naming its file."""
-    parts = [f"-- ==== {s.name} " + "=" * max(3, 88 - len(s.name)) + "\n\n" + s.sql
-             for s in scripts]
+    parts = [f"-- ==== {s.name} " + "=" * max(3, 88 - len(s.name)) + "\n\n" + s.sql for s in scripts]
     return "\n".join(parts)
 
 
@@ -480,7 +695,7 @@ def _split_with_lines(sql: str) -> list[tuple[int, str]]:
     n = len(sql)
     while i < n:
         ch = sql[i]
-        two = sql[i:i + 2]
+        two = sql[i : i + 2]
         if two == "$$":
             end = sql.find("$$", i + 2)
             i = n if end < 0 else end + 2
@@ -490,7 +705,7 @@ def _split_with_lines(sql: str) -> list[tuple[int, str]]:
                 if sql[i] == "\\" and ch == "'":
                     i += 2
                 elif sql[i] == ch:
-                    if sql[i + 1:i + 2] == ch:  # doubled quote
+                    if sql[i + 1 : i + 2] == ch:  # doubled quote
                         i += 2
                     else:
                         i += 1
@@ -537,12 +752,18 @@ def iter_statements(scripts: Iterable[Script]) -> Iterator[Statement]:
 # --- applying -----------------------------------------------------------------------------------
 
 _ENV_PARAMS = {
-    "SNOWFLAKE_ACCOUNT": "account", "SNOWFLAKE_USER": "user", "SNOWFLAKE_PASSWORD": "password",
-    "SNOWFLAKE_ROLE": "role", "SNOWFLAKE_WAREHOUSE": "warehouse",
-    "SNOWFLAKE_DATABASE": "database", "SNOWFLAKE_SCHEMA": "schema",
-    "SNOWFLAKE_AUTHENTICATOR": "authenticator", "SNOWFLAKE_HOST": "host",
+    "SNOWFLAKE_ACCOUNT": "account",
+    "SNOWFLAKE_USER": "user",
+    "SNOWFLAKE_PASSWORD": "password",
+    "SNOWFLAKE_ROLE": "role",
+    "SNOWFLAKE_WAREHOUSE": "warehouse",
+    "SNOWFLAKE_DATABASE": "database",
+    "SNOWFLAKE_SCHEMA": "schema",
+    "SNOWFLAKE_AUTHENTICATOR": "authenticator",
+    "SNOWFLAKE_HOST": "host",
     "SNOWFLAKE_PRIVATE_KEY_FILE": "private_key_file",
-    "SNOWFLAKE_PRIVATE_KEY_FILE_PWD": "private_key_file_pwd", "SNOWFLAKE_TOKEN": "token",
+    "SNOWFLAKE_PRIVATE_KEY_FILE_PWD": "private_key_file_pwd",
+    "SNOWFLAKE_TOKEN": "token",
 }
 
 
@@ -587,9 +808,13 @@ class Executed:
     rows: tuple[tuple[Any, ...], ...]
 
 
-def apply(scripts: Iterable[Script], *, connection: Any = None,
-          connect: Callable[[], Any] | None = None,
-          on_executed: Callable[[Executed], None] | None = None) -> list[Executed]:
+def apply(
+    scripts: Iterable[Script],
+    *,
+    connection: Any = None,
+    connect: Callable[[], Any] | None = None,
+    on_executed: Callable[[Executed], None] | None = None,
+) -> list[Executed]:
     """Run every statement of ``scripts`` in order on one connection; stop at the first error.
 
     Pass an open ``connection`` (left open), or a ``connect`` callable (the connection it opens
@@ -613,7 +838,8 @@ def apply(scripts: Iterable[Script], *, connection: Any = None,
                 rows = tuple(tuple(r) for r in cursor.fetchall()) if columns else ()
             except errors as exc:
                 raise ApplyError(
-                    statement, len(statements),
+                    statement,
+                    len(statements),
                     message=getattr(exc, "msg", None) or str(exc),
                     errno=getattr(exc, "errno", None),
                     sqlstate=getattr(exc, "sqlstate", None),

@@ -1,7 +1,7 @@
 -- people_full: 6sense firmographics, scores and segments for each lead, as the JSON text of one
 -- people_full value per row; JSON_PARSE(...) makes it the SUPER that the views read.
 -- A Lambda UDF: Redshift invokes the Lambda function (handler
--- udf_service.protocols.redshift.handler) with batches of rows, through the IAM role.
+-- udf_service.redshift_lambda.handler) with batches of rows, through the IAM role.
 -- https://docs.aws.amazon.com/redshift/latest/dg/r_CREATE_EXTERNAL_FUNCTION.html
 --
 -- Three overloads, positional like the service reads them (DESIGN.md, "Input rows"):

@@ -2,7 +2,10 @@
 -- written inline (FROM SPECIFICATION $$...$$) rather than read from a stage, so one rendering
 -- names the image, the secret and the endpoint consistently and there is no file to upload.
 -- deploy/spcs/spec.yaml is the same specification as a file (tests/deploy keeps them in step).
--- Without state_url the image's own UDF_STATE_URL (SQLite in the container) applies.
+-- Without state_url the image's own UDF_STATE_URL (SQLite under /var/lib/udf) applies, on a
+-- block storage volume (state_volume_size) that outlives restarts, suspends and upgrades (ALTER
+-- SERVICE), so a redeploy pays nothing for answers still fresh; DROP SERVICE deletes it.
+-- https://docs.snowflake.com/en/developer-guide/snowpark-container-services/block-storage-volume
 -- The container listens on 8080 and is ready when GET /readyz answers 200 (state backend
 -- reachable, token configured).
 -- https://docs.snowflake.com/en/sql-reference/sql/create-service
@@ -39,6 +42,17 @@ spec:
       readinessProbe:
         port: 8080
         path: /readyz
+      {%- if not state_url.startswith("redis") %}
+      volumeMounts:
+        - name: state
+          mountPath: /var/lib/udf
+      {%- endif %}
+  {%- if not state_url.startswith("redis") %}
+  volumes:
+    - name: state
+      source: block
+      size: {{ state_volume_size }}
+  {%- endif %}
   endpoints:
     - name: {{ endpoint_name }}
       port: 8080

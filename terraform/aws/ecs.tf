@@ -19,7 +19,7 @@ locals {
       SIXSENSE_RATE_LIMIT = var.sixsense_rate_limit
       SIXSENSE_SIMULATE   = var.sixsense_simulate ? "1" : "0"
     },
-    # One task: SQLite on the task's volume (lost when the task is replaced: it is a cache).
+    # create_redis = false (one task only): SQLite on the task's volume, lost when the task is replaced.
     local.use_redis ? {} : { UDF_STATE_URL = "sqlite:////var/lib/udf/state.db" },
     var.sixsense_default_country == null ? {} : { SIXSENSE_DEFAULT_COUNTRY = var.sixsense_default_country },
     var.daily_call_budget == null ? {} : { UDF_DAILY_CALL_BUDGET = tostring(var.daily_call_budget) },
@@ -29,7 +29,7 @@ locals {
   container_secrets = merge(
     # With the simulator no token is needed, and an empty secret would stop the task starting.
     var.sixsense_simulate ? {} : { SIXSENSE_API_TOKEN = local.sixsense_token_secret_arn },
-    # Several tasks: Redis. The URL carries the auth token, so it travels as a secret.
+    # ElastiCache (the default). The URL carries the auth token, so it travels as a secret.
     local.use_redis ? { UDF_STATE_URL = aws_secretsmanager_secret.state_url[0].arn } : {},
   )
 

@@ -41,9 +41,14 @@ locals {
   kms_key_arn = var.kms_key_arn != null ? var.kms_key_arn : aws_kms_key.this[0].arn
   image       = var.image != null ? var.image : "${try(aws_ecr_repository.this[0].repository_url, "")}:${coalesce(var.image_tag, "unset")}"
 
-  # More than one task needs a shared state backend (cache, jobs, rate limiter): Redis.
-  max_tasks = var.autoscaling.enabled ? var.autoscaling.max_capacity : var.desired_count
-  use_redis = var.create_redis != null ? var.create_redis : local.max_tasks > 1
+  # State that outlives a task, by default even for one task: every cached answer was paid for,
+  # and a task's own volume is lost on every deploy. ElastiCache (redis.tf), not SQLite on EFS:
+  # the SQLite backend runs in WAL mode, which needs shared memory that a network filesystem does
+  # not provide. More than one task needs the shared store anyway (cache, jobs, rate limiter).
+  max_tasks             = var.autoscaling.enabled ? var.autoscaling.max_capacity : var.desired_count
+  use_redis             = coalesce(var.create_redis, true)
+  use_serverless        = local.use_redis && var.state_store == "serverless"
+  use_replication_group = local.use_redis && !local.use_serverless
 
   # Computed rather than read from aws_iam_role.snowflake, so that the optional Snowflake API
   # integration (which needs this ARN) and the role's trust policy (which needs the

@@ -96,13 +96,13 @@ output "sixsense_token_secret_arn" {
 }
 
 output "state_backend" {
-  description = "Where the service keeps its state: `redis` (ElastiCache, several tasks) or `sqlite` (one task)."
-  value       = local.use_redis ? "redis" : "sqlite"
+  description = "Where the service keeps its state: `redis` (ElastiCache replication group, the default), `valkey-serverless` (ElastiCache Serverless) or `sqlite` (`create_redis = false`: the task's own volume)."
+  value       = local.use_serverless ? "valkey-serverless" : (local.use_redis ? "redis" : "sqlite")
 }
 
 output "redis_primary_endpoint" {
   description = "ElastiCache primary endpoint, when Redis was created."
-  value       = try(aws_elasticache_replication_group.this[0].primary_endpoint_address, null)
+  value       = try(aws_elasticache_replication_group.this[0].primary_endpoint_address, aws_elasticache_serverless_cache.this[0].endpoint[0].address, null)
 }
 
 output "kms_key_arn" {

@@ -1,6 +1,8 @@
-# Shared state for more than one task: cache, async jobs, background queue and the upstream rate
-# limiter must be one store, or two tasks would each spend the whole 6sense quota and fetch the
-# same lead twice. Created when local.use_redis (see main.tf); UDF_STATE_URL then points here.
+# The state: cache, async jobs, background queue and the upstream rate limiter. Created by default
+# (local.use_redis, see main.tf), even for one task, so the paid answers outlive the task; more
+# than one task must share it, or two tasks would each spend the whole 6sense quota and fetch the
+# same lead twice. Either a replication group (default) or ElastiCache Serverless Valkey
+# (var.state_store = "serverless", cluster mode only). UDF_STATE_URL then points here.
 
 # -----------------------------------------------------------------------------------------------
 # Network
@@ -38,7 +40,7 @@ resource "aws_vpc_security_group_ingress_rule" "redis_from_service" {
   referenced_security_group_id = aws_security_group.service.id
   ip_protocol                  = "tcp"
   from_port                    = 6379
-  to_port                      = 6379
+  to_port                      = 6380 # Serverless: 6379 primary, 6380 reads
 }
 
 # -----------------------------------------------------------------------------------------------
@@ -46,14 +48,14 @@ resource "aws_vpc_security_group_ingress_rule" "redis_from_service" {
 # -----------------------------------------------------------------------------------------------
 
 resource "random_password" "redis_auth" {
-  count = local.use_redis ? 1 : 0
+  count = local.use_replication_group ? 1 : 0
 
   length  = 48
   special = false
 }
 
 resource "aws_elasticache_replication_group" "this" {
-  count = local.use_redis ? 1 : 0
+  count = local.use_replication_group ? 1 : 0
   #checkov:skip=CKV2_AWS_50:Automatic failover and Multi-AZ are on whenever redis.num_cache_clusters > 1, which is the default (2); checkov cannot evaluate the optional() default. Only an explicit num_cache_clusters = 1 turns them off.
 
   replication_group_id = var.name
@@ -83,6 +85,41 @@ resource "aws_elasticache_replication_group" "this" {
 }
 
 # -----------------------------------------------------------------------------------------------
+# Or: ElastiCache Serverless (Valkey). Cluster mode only: the service's keys carry one hash tag,
+# so its Lua scripts run there (UDF_STATE_URL=rediss+cluster://...). Always TLS, encrypted at rest.
+# -----------------------------------------------------------------------------------------------
+
+resource "aws_elasticache_serverless_cache" "this" {
+  count = local.use_serverless ? 1 : 0
+
+  name                     = var.name
+  description              = "${var.name} shared state (UDF_STATE_URL)"
+  engine                   = "valkey"
+  major_engine_version     = var.serverless.major_engine_version
+  subnet_ids               = var.subnet_ids
+  security_group_ids       = [aws_security_group.redis[0].id]
+  kms_key_id               = local.kms_key_arn
+  snapshot_retention_limit = var.serverless.snapshot_retention_limit
+
+  cache_usage_limits {
+    data_storage {
+      maximum = var.serverless.max_data_storage_gb
+      unit    = "GB"
+    }
+  }
+
+  tags = local.tags
+}
+
+locals {
+  state_url = !local.use_redis ? null : (
+    local.use_serverless
+    ? "rediss+cluster://${try(aws_elasticache_serverless_cache.this[0].endpoint[0].address, "")}:${try(aws_elasticache_serverless_cache.this[0].endpoint[0].port, 6379)}/0"
+    : "rediss://:${try(random_password.redis_auth[0].result, "")}@${try(aws_elasticache_replication_group.this[0].primary_endpoint_address, "")}:6379/${var.redis.db}"
+  )
+}
+
+# -----------------------------------------------------------------------------------------------
 # UDF_STATE_URL, as a secret (it carries the auth token)
 # -----------------------------------------------------------------------------------------------
 
@@ -102,5 +139,5 @@ resource "aws_secretsmanager_secret_version" "state_url" {
   count = local.use_redis ? 1 : 0
 
   secret_id     = aws_secretsmanager_secret.state_url[0].id
-  secret_string = "rediss://:${random_password.redis_auth[0].result}@${aws_elasticache_replication_group.this[0].primary_endpoint_address}:6379/${var.redis.db}"
+  secret_string = local.state_url
 }

@@ -355,9 +355,30 @@ variable "lb_deletion_protection" {
 # -----------------------------------------------------------------------------------------------
 
 variable "create_redis" {
-  description = "Create ElastiCache Redis and point `UDF_STATE_URL` at it. `null` (default): exactly when more than one task can run (`desired_count`, or `autoscaling.max_capacity` when autoscaling is on). `true` forces it; `false` with more than one task is an error."
+  description = "Create ElastiCache and point `UDF_STATE_URL` at it, so the cache of paid answers survives task replacement (deploys, Fargate maintenance). `null` or `true` (default): always. `false`: SQLite on the task's own volume, emptied whenever the task is replaced; allowed for one task only."
   type        = bool
   default     = null
+}
+
+variable "state_store" {
+  description = "What `create_redis` creates: `replication_group` (default: ElastiCache Redis OSS nodes of `redis.node_type`, daily snapshots, auth token) or `serverless` (ElastiCache Serverless Valkey, cluster mode: `UDF_STATE_URL=rediss+cluster://...`, reachable from the service's security group only)."
+  type        = string
+  default     = "replication_group"
+
+  validation {
+    condition     = contains(["replication_group", "serverless"], var.state_store)
+    error_message = "state_store must be replication_group or serverless."
+  }
+}
+
+variable "serverless" {
+  description = "ElastiCache Serverless settings (`state_store = \"serverless\"`): `major_engine_version` of Valkey, `max_data_storage_gb` (a cost ceiling), `snapshot_retention_limit` (days)."
+  type = object({
+    major_engine_version     = optional(string, "8")
+    max_data_storage_gb      = optional(number, 1)
+    snapshot_retention_limit = optional(number, 1)
+  })
+  default = {}
 }
 
 variable "redis" {

@@ -46,6 +46,7 @@ def checkov() -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.e2e  # runs checkov
 def test_checkov_passes(checkov):
     """checkov reports no failed check on the Terraform code."""
     assert checkov.returncode == 0, f"checkov failed:\n{checkov.stdout[-6000:]}\n{checkov.stderr[-2000:]}"

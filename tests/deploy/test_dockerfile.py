@@ -6,7 +6,15 @@ import fnmatch
 import re
 import subprocess
 
-from .helpers import CONTRACT_ENV, DOCKERFILE, DOCKERIGNORE, REPO, SECRET_ENV, read_dockerfile, require_tool
+from .helpers import (
+    CONTRACT_ENV,
+    DOCKERFILE,
+    DOCKERIGNORE,
+    REPO,
+    SECRET_ENV,
+    read_dockerfile,
+    require_tool,
+)
 
 
 def test_hadolint_passes():
@@ -39,14 +47,48 @@ def test_multi_stage_slim_amd64():
 
 
 def test_dependencies_come_from_the_lock_file():
-    """The lock file is installed first, then the project with --no-deps."""
+    """The lock file is installed first, then the project's wheel with --no-deps."""
     runs = read_dockerfile().all("RUN")
     installs = [r for r in runs if "pip install" in r]
     assert any("-r requirements.lock" in r for r in installs)
-    project = [r for r in installs if re.search(r"pip install .*(\s\.)(\s|$)", r)]
+    project = [r for r in installs if re.search(r"pip install .*\.whl(\s|$)", r)]
     assert project and all("--no-deps" in r for r in project)
     assert installs.index(next(r for r in installs if "requirements.lock" in r)) < installs.index(project[0])
     assert any("requirements.lock" in c for c in read_dockerfile().all("COPY"))
+
+
+def test_image_installs_the_wheel_it_builds():
+    """A stage builds the wheel from the sources; the next installs that wheel, not the tree.
+
+    Nothing else is copied beside the package: no sql/ directory, no UDF_SQL_DIR (the templates
+    are inside the wheel, found through the package).
+    """
+    dockerfile = read_dockerfile()
+    wheel_stage = next(s for s in dockerfile.stages if s.name == "wheel")
+    builds = [r for r in dockerfile.all("RUN", wheel_stage) if "pip wheel" in r]
+    assert len(builds) == 1 and "--no-deps" in builds[0] and "--wheel-dir /dist ." in builds[0]
+    assert any(c.startswith("sql ") for c in dockerfile.all("COPY", wheel_stage)), "the wheel needs sql/"
+    build = next(s for s in dockerfile.stages if s.name == "build")
+    assert "--from=wheel /dist /dist" in dockerfile.all("COPY", build)
+    assert not [
+        c
+        for c in dockerfile.all("COPY", build)
+        if not c.startswith("--from=") and c.split()[0] not in {"requirements.lock"}
+    ], "build installs the wheel, not sources"
+    for stage in dockerfile.stages[1:]:
+        assert not any(c.split()[0] == "sql" for c in dockerfile.all("COPY", stage))
+        assert "UDF_SQL_DIR" not in dockerfile.env(stage)
+    assert any("udf-service --version" in r and "${VERSION}" in r for r in dockerfile.all("RUN", build))
+
+
+def test_version_label_is_the_release():
+    """The runtime stage labels the image with ARG VERSION (its default is checked against
+    pyproject.toml in tests/test_version.py)."""
+    dockerfile = read_dockerfile()
+    assert dockerfile.args.get("VERSION"), "no global ARG VERSION=<default>"
+    labels = " ".join(dockerfile.all("LABEL", dockerfile.final))
+    assert 'org.opencontainers.image.version="${VERSION}"' in labels
+    assert "VERSION" in dockerfile.all("ARG", dockerfile.final)
 
 
 def test_runs_as_non_root():
@@ -73,11 +115,6 @@ def test_entrypoint_is_udf_service_serve_configured_by_env():
         assert env[name].isdigit(), name
     assert env["UDF_STATE_URL"] == "sqlite:////var/lib/udf/state.db"
     assert float(env["UDF_SYNC_BUDGET_S"]) < 29
-    assert any(
-        c.split()[-1] == env["UDF_SQL_DIR"]
-        for c in dockerfile.all("COPY", dockerfile.final)
-        if c.startswith("sql ")
-    )
     assert f"EXPOSE {env['UDF_PORT']}" in {f"EXPOSE {e}" for e in dockerfile.all("EXPOSE", dockerfile.final)}
 
 

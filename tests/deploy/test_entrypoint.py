@@ -2,8 +2,8 @@
 
 Reads ENTRYPOINT + CMD (exec form) and the runtime stage's ENV from the Dockerfile, resolves the
 executable to the one in this virtualenv, overrides only what cannot work outside the image
-(loopback host, a free port, a temporary SQLite file, the repo's sql/ directory, the simulator
-instead of a token), then polls GET /healthz and stops the server with SIGTERM, as ECS does.
+(loopback host, a free port, a temporary SQLite file, the simulator instead of a token), then
+polls GET /healthz and stops the server with SIGTERM, as ECS does.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import REPO, read_dockerfile, require_tool
+from .helpers import read_dockerfile, require_tool
+
+pytestmark = pytest.mark.e2e  # starts the image's command
 
 START_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 20
@@ -63,7 +65,6 @@ def image_environment(tmp_path: Path, port: int, bin_dir: Path) -> dict[str, str
             "UDF_HOST": "127.0.0.1",
             "UDF_PORT": str(port),
             "UDF_STATE_URL": f"sqlite:///{tmp_path}/s.db",
-            "UDF_SQL_DIR": str(REPO / "sql"),
         }
     )
     return env

@@ -23,6 +23,7 @@ SAMPLE = {
     "state_url": "",
     "rate_limit": "",
     "default_country": "",
+    "state_volume_size": "10Gi",
 }
 
 
@@ -104,4 +105,16 @@ def test_matches_the_specification_in_the_sql():
     keys = ("name", "image", "secrets", "readinessProbe")
     assert {k: _container(ours)[k] for k in keys} == {k: _container(theirs)[k] for k in keys}
     assert ours["spec"]["endpoints"] == theirs["spec"]["endpoints"]
+    assert _container(ours)["volumeMounts"] == _container(theirs)["volumeMounts"]
+    assert [v["source"] for v in ours["spec"]["volumes"]] == [v["source"] for v in theirs["spec"]["volumes"]]
     assert _container(ours)["env"]["SIXSENSE_BASE_URL"] == _container(theirs)["env"]["SIXSENSE_BASE_URL"]
+
+
+def test_state_lives_on_a_block_volume():
+    """The SQLite state is on SPCS block storage, so a restart or an upgrade keeps the paid answers."""
+    spec = _render(SPCS_SPEC.read_text())
+    (volume,) = spec["spec"]["volumes"]
+    assert volume["source"] == "block" and volume["size"].endswith("Gi")
+    mount = _container(spec)["volumeMounts"][0]
+    assert mount["name"] == volume["name"] and mount["mountPath"] == "/var/lib/udf"
+    assert _container(spec)["env"]["UDF_STATE_URL"] == "sqlite:////var/lib/udf/state.db"

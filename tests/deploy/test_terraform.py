@@ -332,23 +332,37 @@ def test_token_comes_from_secrets_manager():
     assert tf_named("variable")["sixsense_api_token"]["sensitive"] is True
 
 
-def test_redis_whenever_more_than_one_task_can_run():
-    """ElastiCache and a Redis UDF_STATE_URL follow local.use_redis, which is on above one task."""
+def test_state_outlives_the_task_by_default():
+    """ElastiCache by default, even for one task (the cache of paid answers survives task
+    replacement); a replication group with snapshots, or Serverless Valkey in cluster mode."""
     local = tf_locals()
-    assert "local.max_tasks > 1" in local["use_redis"]
+    assert local["use_redis"] == "${coalesce(var.create_redis, true)}"
     assert "var.autoscaling.max_capacity" in local["max_tasks"] and "var.desired_count" in local["max_tasks"]
     assert "UDF_STATE_URL = aws_secretsmanager_secret.state_url[0].arn" in local["container_secrets"]
+    variables = tf_named("variable")
+    assert variables["create_redis"]["default"] is None
+    assert variables["state_store"]["default"] == "replication_group"
     resources = tf_resources()
     redis = resources[("aws_elasticache_replication_group", "this")]
-    assert redis["count"] == "${local.use_redis ? 1 : 0}"
+    assert redis["count"] == "${local.use_replication_group ? 1 : 0}"
     assert redis["transit_encryption_enabled"] is True and redis["at_rest_encryption_enabled"] is True
-    url = resources[("aws_secretsmanager_secret_version", "state_url")]["secret_string"]
-    assert url.startswith("rediss://")
+    assert redis["snapshot_retention_limit"] == "${var.redis.snapshot_retention_limit}"
+    serverless = resources[("aws_elasticache_serverless_cache", "this")]
+    assert serverless["count"] == "${local.use_serverless ? 1 : 0}" and serverless["engine"] == "valkey"
+    url = local["state_url"]
+    assert "rediss+cluster://" in url and "rediss://" in url
+    secret = resources[("aws_secretsmanager_secret_version", "state_url")]["secret_string"]
+    assert secret == "${local.state_url}"
     task = resources[("aws_ecs_task_definition", "this")]
     assert any(
         "local.use_redis || local.max_tasks == 1" in p["condition"]
         for p in first(task["lifecycle"])["precondition"]
     )
+
+
+def test_readme_shows_the_monthly_cost_of_the_default():
+    readme = (TF_ROOT / "aws" / "README.md").read_text()
+    assert "$23.36" in readme and "cache.t4g.micro" in readme
 
 
 def test_autoscaling_on_cpu_and_requests():

@@ -1,160 +1,193 @@
-"""The 6sense client against the simulator over real HTTP, with injected faults."""
+"""The 6sense client: one attempt per `send()`, statuses and httpx failures mapped to ours.
+
+In process through the simulator transport and httpx's MockTransport; one e2e test sends over a
+real socket to the simulator process, where resets and timeouts are real.
+"""
 
 from __future__ import annotations
 
 import inspect
 import time
 
+import httpx
 import pytest
-import requests
 
-from tests.fixtures import TOKEN, Simulator
+from tests.fixtures import TOKEN, SimulatorProcess
 from udf_service import errors
 from udf_service.leads import Lead
-from udf_service.simulator import lead_answer
+from udf_service.simulator import Simulator, SimulatorTransport, lead_answer
 from udf_service.sixsense import client as client_module
-from udf_service.sixsense.client import DeadlineExceeded, SixsenseClient
-from udf_service.sixsense.retry import RetryPolicy
+from udf_service.sixsense.client import SixsenseClient
 
-
-class CountingPacer:
-    """A pacer that never waits but counts turns and slow-downs."""
-
-    def __init__(self) -> None:
-        self.turns = 0
-        self.slowed: list[float] = []
-
-    def wait_turn(self, deadline: float) -> None:
-        if time.time() >= deadline:
-            raise DeadlineExceeded("late")
-        self.turns += 1
-
-    def slow_down(self, seconds: float) -> None:
-        self.slowed.append(seconds)
-
-
-FAST = RetryPolicy(total=3, connect=3, read=1, status=3, backoff_factor=0.01, backoff_max=0.05)
 LEAD = Lead(email="jane.doe@acme.com", country="US")
 
 
-def _client(simulator: Simulator, token: str = TOKEN, **options: object) -> SixsenseClient:
-    return SixsenseClient(simulator.url, token, policy=FAST, read_timeout_s=2, **options)  # type: ignore[arg-type]
+def _client(simulator: Simulator | None = None, token: str = TOKEN) -> SixsenseClient:
+    return SixsenseClient("http://sim", token, transport=SimulatorTransport(simulator or Simulator()))
 
 
-def test_ok_answer_is_the_simulators_json(simulator: Simulator) -> None:
+def _mock(handler: object) -> SixsenseClient:
+    return SixsenseClient("http://mock", TOKEN, transport=httpx.MockTransport(handler))  # type: ignore[arg-type]
+
+
+def test_ok_answer_is_the_simulators_json() -> None:
     """A matched lead comes back with the exact JSON 6sense sent, after one call."""
-    pacer = CountingPacer()
-    answer = _client(simulator).fetch(LEAD, pacer, time.time() + 10)
-    assert answer.outcome == "ok" and answer.attempts == 1 and pacer.turns == 1
+    simulator = Simulator()
+    answer = _client(simulator).send(LEAD)
+    assert answer.outcome == "ok" and answer.http_status == 200
     assert answer.payload == lead_answer(LEAD.form())[1]
-
-
-def test_sends_token_and_form_fields(simulator: Simulator) -> None:
-    """The simulator (which checks `Authorization: Token <token>`) accepts our request."""
-    answer = _client(simulator).fetch(
-        Lead(email="a@gmail.com", country="US", title="CTO"), CountingPacer(), time.time() + 10
-    )
-    assert answer.outcome == "no_match"
-    assert simulator.calls_by_email() == {"a@gmail.com": 1}
-
-
-@pytest.mark.parametrize("status", [401, 403])
-def test_auth_failures_raise(simulator: Simulator, status: int) -> None:
-    """401/403 raise UpstreamAuthError at once: no retry, the batch fails with advice."""
-    simulator.faults([{"status": status, "times": 5}])
-    with pytest.raises(errors.UpstreamAuthError):
-        _client(simulator).fetch(LEAD, CountingPacer(), time.time() + 10)
     assert simulator.stats()["calls"] == 1
 
 
-def test_wrong_token_is_an_auth_failure(simulator: Simulator) -> None:
+def test_sends_token_form_fields_and_user_agent() -> None:
+    """POST /v2/people/full, form-encoded, `Authorization: Token <token>`, our User-Agent."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(404, json={"status": "error", "message": "No data found"})
+
+    answer = _mock(handler).send(Lead(email="a@gmail.com", country="US", title="CTO"))
+    assert answer.outcome == "no_match" and answer.error is None
+    request = seen[0]
+    assert (request.method, request.url.path) == ("POST", "/v2/people/full")
+    assert request.headers["Authorization"] == f"Token {TOKEN}"
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert request.headers["User-Agent"].startswith("sixsense-udf/")
+    assert request.read() == b"email=a%40gmail.com&country=US&title=CTO"
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_auth_failures_raise(status: int) -> None:
+    """401/403 raise UpstreamAuthError: every other row would fail the same way."""
+    simulator = Simulator()
+    simulator.set_faults([{"status": status, "times": 5}])
+    with pytest.raises(errors.UpstreamAuthError) as info:
+        _client(simulator).send(LEAD)
+    assert info.value.status == status
+
+
+def test_wrong_token_is_an_auth_failure() -> None:
     """The simulator's own token check gives 401 for a wrong token."""
     with pytest.raises(errors.UpstreamAuthError):
-        _client(simulator, token="wrong").fetch(LEAD, CountingPacer(), time.time() + 10)
+        _client(Simulator(token="right"), token="wrong").send(LEAD)
 
 
 @pytest.mark.parametrize(
-    ("rule", "outcome"),
+    ("status", "outcome"),
     [
-        pytest.param({"status": 400}, "invalid_input", id="400"),
-        pytest.param({"status": 402}, "quota_exhausted", id="402"),
-        pytest.param({"status": 404}, "no_match", id="404"),
-        pytest.param({"status": 422}, "error", id="422"),
+        pytest.param(400, "invalid_input", id="400"),
+        pytest.param(402, "quota_exhausted", id="402"),
+        pytest.param(404, "no_match", id="404"),
+        pytest.param(422, "error", id="422"),
+        pytest.param(503, "error", id="503"),
     ],
 )
-def test_final_statuses_are_not_retried(simulator: Simulator, rule: dict, outcome: str) -> None:
-    """400, 402, 404 and other 4xx are answers: one call, mapped to a row status."""
-    simulator.faults([{**rule, "times": 5}])
-    answer = _client(simulator).fetch(LEAD, CountingPacer(), time.time() + 10)
-    assert answer.outcome == outcome and answer.attempts == 1
+def test_statuses_map_to_outcomes(status: int, outcome: str) -> None:
+    """Each status is an answer with its outcome and the status kept (the fetcher decides retries)."""
+    simulator = Simulator()
+    simulator.set_faults([{"status": status, "body": {"status": "error", "message": "why"}}])
+    answer = _client(simulator).send(LEAD)
+    assert (answer.outcome, answer.http_status) == (outcome, status)
+    assert answer.error is None if outcome == "no_match" else "why" in (answer.error or "")
+
+
+def test_429_raises_with_retry_after() -> None:
+    """429 raises UpstreamRateLimited carrying Retry-After (seconds) when 6sense sends one."""
+    client = _mock(lambda _r: httpx.Response(429, headers={"Retry-After": "7"}, json={}))
+    with pytest.raises(errors.UpstreamRateLimited) as info:
+        client.send(LEAD)
+    assert info.value.retry_after == 7.0
 
 
 @pytest.mark.parametrize(
-    "rule",
+    ("rule", "error"),
     [
-        pytest.param({"status": 429}, id="429"),
-        pytest.param({"status": 503}, id="503"),
-        pytest.param({"status": 500}, id="500"),
-        pytest.param({"kind": "malformed"}, id="malformed-json"),
-        pytest.param({"kind": "reset"}, id="connection-reset"),
-        pytest.param({"kind": "pass", "delay_ms": 2500}, id="read-timeout"),
+        pytest.param({"kind": "malformed"}, errors.UpstreamBadBody, id="malformed-json"),
+        pytest.param({"kind": "reset"}, errors.UpstreamConnectionLost, id="connection-reset"),
     ],
 )
-def test_transient_faults_are_retried_then_answered(simulator: Simulator, rule: dict) -> None:
-    """One transient fault, then the right answer: the row is exact."""
-    simulator.faults([{**rule, "times": 1}])
-    pacer = CountingPacer()
-    answer = _client(simulator).fetch(LEAD, pacer, time.time() + 20)
-    assert answer.outcome == "ok" and answer.attempts == 2 and pacer.turns == 2
-    assert answer.payload == lead_answer(LEAD.form())[1]
+def test_broken_answers_raise_transport_errors(rule: dict, error: type[Exception]) -> None:
+    """A 2xx that is not JSON, a connection cut after sending: transport errors of the right kind."""
+    simulator = Simulator()
+    simulator.set_faults([rule])
+    with pytest.raises(error):
+        _client(simulator).send(LEAD)
+    assert _client(simulator).send(LEAD).outcome == "ok"  # the fault was once
 
 
-def test_429_slows_the_shared_pacer(simulator: Simulator) -> None:
-    """An upstream 429 tells the pacer to hold every worker back."""
-    simulator.faults([{"status": 429, "times": 1}])
-    pacer = CountingPacer()
-    _client(simulator).fetch(LEAD, pacer, time.time() + 10)
-    assert len(pacer.slowed) == 1
+@pytest.mark.parametrize(
+    ("raised", "error", "kind"),
+    [
+        pytest.param(httpx.ConnectError("refused"), errors.UpstreamConnectError, "connect", id="connect"),
+        pytest.param(
+            httpx.ConnectTimeout("slow"), errors.UpstreamConnectError, "connect", id="connect-timeout"
+        ),
+        pytest.param(httpx.PoolTimeout("pool"), errors.UpstreamConnectError, "connect", id="pool-timeout"),
+        pytest.param(httpx.ReadTimeout("slow"), errors.UpstreamReadTimeout, "read", id="read-timeout"),
+        pytest.param(httpx.RemoteProtocolError("cut"), errors.UpstreamConnectionLost, "read", id="cut"),
+    ],
+)
+def test_transport_failures_are_classified(raised: Exception, error: type[Exception], kind: str) -> None:
+    """Never sent (connect: retried freely) versus sent then lost (read: may have been billed)."""
+
+    def handler(_request: httpx.Request) -> httpx.Response:
+        raise raised
+
+    observed: list[str] = []
+    client = SixsenseClient(
+        "http://mock", TOKEN, transport=httpx.MockTransport(handler), observe=observed.append
+    )
+    with pytest.raises(error) as info:
+        client.send(LEAD)
+    assert client_module.error_kind(info.value) == kind and observed == [f"{kind}_error"]
 
 
-def test_persistent_faults_end_in_an_error_row(simulator: Simulator) -> None:
-    """After the bounded retries the answer is `error` with the last failure, not an exception."""
-    simulator.faults([{"status": 503, "times": 100}])
-    answer = _client(simulator).fetch(LEAD, CountingPacer(), time.time() + 10)
-    assert answer.outcome == "error" and answer.attempts == 4
-    assert "503" in (answer.error or "") and "gave up after 4 attempts" in (answer.error or "")
+def test_nothing_listening_is_a_connect_error() -> None:
+    """A real connection refused (port 9 on loopback) is UpstreamConnectError."""
+    client = SixsenseClient("http://127.0.0.1:9", TOKEN, connect_timeout_s=0.5)
+    with pytest.raises(errors.UpstreamConnectError):
+        client.send(LEAD)
 
 
-def test_deadline_stops_retries(simulator: Simulator) -> None:
-    """No retry starts once the deadline would pass."""
-    simulator.faults([{"status": 503, "times": 100}])
-    slow = RetryPolicy(total=10, status=10, backoff_factor=5, backoff_max=5)
-    client = SixsenseClient(simulator.url, TOKEN, policy=slow)
-    started = time.monotonic()
-    answer = client.fetch(LEAD, CountingPacer(), time.time() + 1)
-    assert answer.outcome == "error" and "no time left" in (answer.error or "")
-    assert time.monotonic() - started < 1.5
-
-
-def test_connect_failure_is_retried_then_reported() -> None:
-    """Nothing listening: connect errors, retried, then an error row."""
-    client = SixsenseClient("http://127.0.0.1:9", TOKEN, policy=FAST, connect_timeout_s=0.5)
-    answer = client.fetch(LEAD, CountingPacer(), time.time() + 10)
-    assert answer.outcome == "error" and "could not connect" in (answer.error or "")
-
-
-def test_every_requests_exception_is_mapped() -> None:
-    """No `requests` exception type can leave the client unmapped."""
+def test_every_httpx_exception_is_mapped() -> None:
+    """No httpx exception type can leave the client unmapped (the test fails for a new one)."""
     classes = [
         c
-        for _, c in inspect.getmembers(requests.exceptions, inspect.isclass)
-        if issubclass(c, requests.exceptions.RequestException)
+        for _, c in inspect.getmembers(httpx, inspect.isclass)
+        if issubclass(c, Exception) and c.__module__.startswith("httpx")
     ]
-    assert len(classes) > 10
+    assert len(classes) > 15
     for cls in classes:
+        with pytest.raises(errors.UdfError), client_module.map_transport_errors():
+            raise _instance(cls)
+
+
+def _instance(cls: type[Exception]) -> Exception:
+    """An instance of an httpx exception, whatever its constructor wants."""
+    request = httpx.Request("POST", "http://x")
+    for args, kwargs in (
+        (("boom",), {}),
+        ((), {}),
+        (("boom",), {"request": request, "response": httpx.Response(500, request=request)}),
+    ):
         try:
-            exc = cls("boom")
-        except TypeError:  # pragma: no cover - all current classes take a message
+            return cls(*args, **kwargs)
+        except TypeError:
             continue
-        with pytest.raises(errors.UpstreamTransportError), client_module._map_transport_errors():
-            raise exc
+    raise AssertionError(f"cannot build {cls.__name__}")
+
+
+@pytest.mark.e2e
+def test_real_socket_reset_and_timeout(simulator: SimulatorProcess) -> None:
+    """Over a real socket: an RST after the request is a lost connection, a slow answer a timeout."""
+    client = SixsenseClient(simulator.url, TOKEN, read_timeout_s=0.5)
+    simulator.faults([{"kind": "reset"}])
+    with pytest.raises(errors.UpstreamConnectionLost):
+        client.send(LEAD)
+    simulator.faults([{"kind": "pass", "delay_ms": 1500}])
+    started = time.monotonic()
+    with pytest.raises(errors.UpstreamReadTimeout):
+        client.send(LEAD)
+    assert time.monotonic() - started < 1.4
+    assert client.send(LEAD).outcome == "ok"

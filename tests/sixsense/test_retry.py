@@ -25,10 +25,12 @@ def test_total_bounds_the_number_of_attempts() -> None:
 
 
 def test_read_failures_have_their_own_small_budget() -> None:
-    """A read failure may already be billed: read=1 allows one retry only."""
+    """A read failure may already be billed: it spends the smaller read budget too."""
     policy = RetryPolicy(total=10, read=1).increment(error="read")
     assert not policy.is_exhausted()
     assert policy.increment(error="read").is_exhausted()
+    defaults = RetryPolicy()
+    assert defaults.read < defaults.connect <= defaults.total
 
 
 def test_connect_failures_do_not_spend_the_read_budget() -> None:

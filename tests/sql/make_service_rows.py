@@ -13,13 +13,16 @@ from typing import Any
 
 import orjson
 
-from tests.snowflake_caller import SnowflakeCaller
-from udf_service.harness import start_service, start_simulator
+from udf_service.testing.processes import start_service, start_simulator
+from udf_service.testing.snowflake import SnowflakeCaller
 
 OUT = Path(__file__).parent / "data" / "service_rows.jsonl"
-FULL_ROWS: list[list[Any]] = [
-    [f"lead{i}@company{i}.com", "USA"] for i in (2, 8, 11, 14, 18, 30, 32)
-] + [["someone@gmail.com", "USA"], ["nobody@yahoo.com", "DEU"], ["not-an-email", "USA"], [None, "USA"]]
+FULL_ROWS: list[list[Any]] = [[f"lead{i}@company{i}.com", "USA"] for i in (2, 8, 11, 14, 18, 30, 32)] + [
+    ["someone@gmail.com", "USA"],
+    ["nobody@yahoo.com", "DEU"],
+    ["not-an-email", "USA"],
+    [None, "USA"],
+]
 PENDING_ROWS: list[list[Any]] = [["later@company77.com", "USA"]]
 
 

@@ -16,8 +16,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:fakesnow.cursor")
 
 
 def _var_args(target: str) -> list[str]:
-    return [arg for name, value in REQUIRED_VARS[target].items()
-            for arg in ("--var", f"{name}={value}")]
+    return [arg for name, value in REQUIRED_VARS[target].items() for arg in ("--var", f"{name}={value}")]
 
 
 @pytest.fixture
@@ -50,11 +49,13 @@ def test_variables_marks_required_ones(runner):
 @pytest.mark.parametrize("target", sorted(warehouse_sql.TARGETS))
 def test_render_prints_the_library_rendering(runner, target):
     """`sql render` prints exactly what warehouse_sql.render_text gives."""
-    result = runner.invoke(sql, ["render", "--target", target, *_var_args(target)],
-                           env={"SIXSENSE_API_TOKEN": None, "UDF_AUTH_SECRET": None})
+    result = runner.invoke(
+        sql,
+        ["render", "--target", target, *_var_args(target)],
+        env={"SIXSENSE_API_TOKEN": None, "UDF_AUTH_SECRET": None},
+    )
     assert result.exit_code == 0, result.output
-    expected = warehouse_sql.render_text(
-        warehouse_sql.render(target, REQUIRED_VARS[target], environ={}))
+    expected = warehouse_sql.render_text(warehouse_sql.render(target, REQUIRED_VARS[target], environ={}))
     assert result.output == expected
 
 
@@ -73,14 +74,14 @@ def test_malformed_var_is_refused(runner):
 
 def test_apply_dry_run_connects_to_nothing(runner, monkeypatch):
     """`sql apply --dry-run` prints the numbered statements and opens no connection."""
+
     def refuse(*_: Any) -> None:
         raise AssertionError("dry run must not connect")
 
     monkeypatch.setattr(warehouse_sql, "open_connection", refuse)
     result = runner.invoke(sql, ["apply", "-t", "views", "--dry-run", *_var_args("views")])
     assert result.exit_code == 0, result.output
-    count = len(list(warehouse_sql.iter_statements(
-        warehouse_sql.render("views", REQUIRED_VARS["views"]))))
+    count = len(list(warehouse_sql.iter_statements(warehouse_sql.render("views", REQUIRED_VARS["views"]))))
     assert f"-- [{count}] views/grants.sql" in result.output
     assert result.output.count("-- [") == count
 
@@ -97,15 +98,17 @@ def test_apply_uses_the_named_connection(runner, monkeypatch, fake_snowflake):
     result = runner.invoke(sql, ["apply", "-t", "spcs", "-c", "prod", *_var_args("spcs")])
     assert result.exit_code == 0, result.output
     assert names == ["prod"]
-    count = len(list(warehouse_sql.iter_statements(
-        warehouse_sql.render("spcs", REQUIRED_VARS["spcs"]))))
+    count = len(list(warehouse_sql.iter_statements(warehouse_sql.render("spcs", REQUIRED_VARS["spcs"]))))
     assert f"{count} statements applied for target spcs." in result.output
 
 
 def test_apply_from_environment_settings_on_fakesnow(runner, fake_snowflake):
     """Without --connection, SNOWFLAKE_* settings reach the connector (fakesnow here)."""
-    result = runner.invoke(sql, ["apply", "-t", "views", *_var_args("views")],
-                           env={"SNOWFLAKE_ACCOUNT": "fake", "SNOWFLAKE_USER": "me"})
+    result = runner.invoke(
+        sql,
+        ["apply", "-t", "views", *_var_args("views")],
+        env={"SNOWFLAKE_ACCOUNT": "fake", "SNOWFLAKE_USER": "me"},
+    )
     assert result.exit_code == 0, result.output
     assert "[1] ok   common/database.sql: use role sysadmin\n" in result.output
     assert "[2] ok   common/database.sql: create database if not exists sixsense" in result.output
@@ -118,8 +121,7 @@ def test_apply_failure_exits_1_with_the_statement(runner, monkeypatch):
 
     assert FAKESNOW_CANNOT  # the skip list is what makes the other apply tests pass
     with fakesnow.patch():  # no skip list: the API integration fails
-        monkeypatch.setattr(warehouse_sql, "open_connection",
-                            lambda name: snowflake.connector.connect())
+        monkeypatch.setattr(warehouse_sql, "open_connection", lambda name: snowflake.connector.connect())
         result = runner.invoke(sql, ["apply", "-t", "aws", *_var_args("aws")])
     assert result.exit_code == 1
     assert "failed (external/api_integration_aws.sql, line" in result.output

@@ -21,25 +21,36 @@ def lint_report() -> list[dict]:
         pytest.skip(f"sqlfluff is not installed next to {sys.executable}")
     result = subprocess.run(
         [str(SQLFLUFF), "lint", "sql", "--format", "json", "--disable-progress-bar"],
-        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode in (0, 1), result.stderr
     return json.loads(result.stdout)
 
 
+@pytest.mark.e2e  # sqlfluff over every script
 def test_every_script_is_linted(lint_report):
     """sqlfluff sees every .sql file under sql/ (none is ignored or skipped)."""
-    linted = {str(Path(entry["filepath"]).resolve().relative_to(SQL_DIR))
-              for entry in lint_report}
-    on_disk = {str(p.relative_to(SQL_DIR)) for p in SQL_DIR.rglob("*.sql")
-               if "target" not in p.parts and "dbt_packages" not in p.parts}
+    linted = {str(Path(entry["filepath"]).resolve().relative_to(SQL_DIR)) for entry in lint_report}
+    on_disk = {
+        str(p.relative_to(SQL_DIR))
+        for p in SQL_DIR.rglob("*.sql")
+        if "target" not in p.parts and "dbt_packages" not in p.parts
+    }
     assert on_disk <= linted
 
 
+@pytest.mark.e2e
 def test_no_violations(lint_report):
     """No file has a sqlfluff violation (noqa only where sqlfluff cannot parse Snowflake DDL)."""
-    problems = [f"{e['filepath']}:{v['start_line_no']} {v['code']} {v['description']}"
-                for e in lint_report for v in e["violations"]]
+    problems = [
+        f"{e['filepath']}:{v['start_line_no']} {v['code']} {v['description']}"
+        for e in lint_report
+        for v in e["violations"]
+    ]
     assert problems == []
 
 
@@ -51,8 +62,9 @@ def test_every_noqa_is_for_a_parse_gap():
             directive = re.search(r"--\s*noqa:\s*(\S+)", line)
             if not directive:
                 continue
-            assert directive.group(1) in ("PRS", "disable=LT02", "enable=LT02"), \
+            assert directive.group(1) in ("PRS", "disable=LT02", "enable=LT02"), (
                 f"{path}:{number + 1}: {line}"
+            )
             before = "\n".join(lines[:number])
             assert "sqlfluff 4.5" in before, f"{path}:{number + 1} has no reason above it"
 

@@ -62,8 +62,21 @@ def test_every_variable_is_used(target):
     values = _distinct_values(target)
     text = render_text(render(target, values, environ={}))
     for name, value in values.items():
+        if name == "state_volume_size":  # mounted for SQLite only: test_spcs_state_on_block_storage
+            continue
         shown = value.rstrip("/") if name == "gateway_url" else value
         assert shown in text, f"{name}={value!r} not in the {target} rendering"
+
+
+def test_spcs_state_on_block_storage():
+    """Without state_url the SQLite state sits on a block storage volume of state_volume_size
+    (a restart or an upgrade keeps the paid answers); with a Redis state_url there is none."""
+    values = {**REQUIRED_VARS["spcs"], "state_volume_size": "25Gi"}
+    text = render_text(render("spcs", values, environ={}))
+    assert "source: block" in text and "size: 25Gi" in text and "mountPath: /var/lib/udf" in text
+    values["state_url"] = "rediss+cluster://valkey.internal:6379/0"
+    text = render_text(render("spcs", values, environ={}))
+    assert "source: block" not in text and "volumeMounts" not in text
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -95,8 +108,13 @@ def test_three_functions_with_three_overloads_on_their_routes(target):
 def test_function_properties_are_explicit(target):
     """Every function states volatility, NULL handling, batch size and context headers."""
     for statement in _function_statements(render_text(render(target, REQUIRED_VARS[target]))):
-        for clause in ("returns variant", "called on null input", "volatile",
-                       "context_headers = (current_account, current_user)", "max_batch_rows ="):
+        for clause in (
+            "returns variant",
+            "called on null input",
+            "volatile",
+            "context_headers = (current_account, current_user)",
+            "max_batch_rows =",
+        ):
             assert clause in statement, (clause, statement[:80])
         if target == "spcs":
             assert "service = sixsense.udf.sixsense_udf_service" in statement
@@ -107,12 +125,15 @@ def test_function_properties_are_explicit(target):
             assert "compression = " in statement
 
 
-@pytest.mark.parametrize(("target", "provider", "compression"), [
-    ("aws", "aws_api_gateway", "auto"),
-    ("aws-private", "aws_private_api_gateway", "auto"),
-    ("azure", "azure_api_management", "none"),
-    ("gcp", "google_api_gateway", "none"),
-])
+@pytest.mark.parametrize(
+    ("target", "provider", "compression"),
+    [
+        ("aws", "aws_api_gateway", "auto"),
+        ("aws-private", "aws_private_api_gateway", "auto"),
+        ("azure", "azure_api_management", "none"),
+        ("gcp", "google_api_gateway", "none"),
+    ],
+)
 def test_provider_and_compression_per_gateway(target, provider, compression):
     """Each gateway gets its API_PROVIDER and its deliberate COMPRESSION default."""
     text = render_text(render(target, REQUIRED_VARS[target]))
@@ -129,7 +150,8 @@ def test_caller_role_gets_usage_on_every_overload(target):
     granted = {s for s in statements if s.startswith("grant usage on function")}
     expected = {
         f"grant usage on function sixsense.udf.{name}({types})\nto role analyst"
-        for name in ROUTES for types in SIGNATURES
+        for name in ROUTES
+        for types in SIGNATURES
     }
     assert granted == expected
 
@@ -184,15 +206,18 @@ def test_unknown_target_is_refused():
         render("oracle", {})
 
 
-@pytest.mark.parametrize(("name", "value", "expected"), [
-    pytest.param("database", "sixsense; drop table x", "plain Snowflake identifier", id="ident"),
-    pytest.param("gateway_url", "http://insecure.example", "https://", id="url"),
-    pytest.param("aws_role_arn", "arn:aws:iam::1:user/x", "IAM role ARN", id="arn"),
-    pytest.param("auth_header", "x_secret", "no _", id="header-underscore"),
-    pytest.param("max_batch_rows", "0", "positive whole number", id="integer"),
-    pytest.param("compression", "brotli", "one of auto", id="choice"),
-    pytest.param("api_key", "two\nlines", "one-line", id="text"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        pytest.param("database", "sixsense; drop table x", "plain Snowflake identifier", id="ident"),
+        pytest.param("gateway_url", "http://insecure.example", "https://", id="url"),
+        pytest.param("aws_role_arn", "arn:aws:iam::1:user/x", "IAM role ARN", id="arn"),
+        pytest.param("auth_header", "x_secret", "no _", id="header-underscore"),
+        pytest.param("max_batch_rows", "0", "positive whole number", id="integer"),
+        pytest.param("compression", "brotli", "one of auto", id="choice"),
+        pytest.param("api_key", "two\nlines", "one-line", id="text"),
+    ],
+)
 def test_values_are_checked_by_kind(name, value, expected):
     """Each variable kind refuses values that would break or inject into the SQL."""
     with pytest.raises(VariableError, match=expected):
@@ -209,8 +234,9 @@ def test_several_instances_need_redis():
     """max_instances > 1 is refused unless state_url is a redis:// URL."""
     with pytest.raises(VariableError, match="state_url=redis://"):
         render("spcs", {**REQUIRED_VARS["spcs"], "max_instances": "2"})
-    text = render_text(render("spcs", {**REQUIRED_VARS["spcs"], "max_instances": "2",
-                                       "state_url": "redis://r:6379/0"}))
+    text = render_text(
+        render("spcs", {**REQUIRED_VARS["spcs"], "max_instances": "2", "state_url": "redis://r:6379/0"})
+    )
     assert 'UDF_STATE_URL: "redis://r:6379/0"' in text and "max_instances = 2" in text
 
 

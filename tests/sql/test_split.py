@@ -7,23 +7,36 @@ import pytest
 from udf_service.warehouse_sql import Script, iter_statements, split_statements
 
 
-@pytest.mark.parametrize(("sql", "expected"), [
-    pytest.param("select 1; select 2;", ["select 1", "select 2"], id="plain"),
-    pytest.param("select 'a;b'; select 2", ["select 'a;b'", "select 2"], id="single-quote"),
-    pytest.param("select 'it\\'s;'; select 'x'';y'", ["select 'it\\'s;'", "select 'x'';y'"],
-                 id="escaped-quotes"),
-    pytest.param('select 1 as "a;b"; select 2', ['select 1 as "a;b"', "select 2"], id="ident"),
-    pytest.param("create service s from specification $$\nspec: {a: 1};\n$$; select 2",
-                 ["create service s from specification $$\nspec: {a: 1};\n$$", "select 2"],
-                 id="dollar-body"),
-    pytest.param("-- one; two\nselect 1; /* x; y */ select 2; // c;\nselect 3",
-                 ["select 1", "select 2", "select 3"], id="comments"),
-    pytest.param("select 1 -- trailing; comment\n, 2;", ["select 1 -- trailing; comment\n, 2"],
-                 id="inner-comment-kept"),
-    pytest.param("-- only a comment;\n;\n  ;", [], id="empty-pieces"),
-    pytest.param("select 'https://x//y'; select 2", ["select 'https://x//y'", "select 2"],
-                 id="slashes-in-string"),
-])
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        pytest.param("select 1; select 2;", ["select 1", "select 2"], id="plain"),
+        pytest.param("select 'a;b'; select 2", ["select 'a;b'", "select 2"], id="single-quote"),
+        pytest.param(
+            "select 'it\\'s;'; select 'x'';y'", ["select 'it\\'s;'", "select 'x'';y'"], id="escaped-quotes"
+        ),
+        pytest.param('select 1 as "a;b"; select 2', ['select 1 as "a;b"', "select 2"], id="ident"),
+        pytest.param(
+            "create service s from specification $$\nspec: {a: 1};\n$$; select 2",
+            ["create service s from specification $$\nspec: {a: 1};\n$$", "select 2"],
+            id="dollar-body",
+        ),
+        pytest.param(
+            "-- one; two\nselect 1; /* x; y */ select 2; // c;\nselect 3",
+            ["select 1", "select 2", "select 3"],
+            id="comments",
+        ),
+        pytest.param(
+            "select 1 -- trailing; comment\n, 2;",
+            ["select 1 -- trailing; comment\n, 2"],
+            id="inner-comment-kept",
+        ),
+        pytest.param("-- only a comment;\n;\n  ;", [], id="empty-pieces"),
+        pytest.param(
+            "select 'https://x//y'; select 2", ["select 'https://x//y'", "select 2"], id="slashes-in-string"
+        ),
+    ],
+)
 def test_split_statements(sql, expected):
     """Quotes, $$ bodies and comments never end a statement; leading comments are dropped."""
     assert split_statements(sql) == expected
@@ -34,5 +47,8 @@ def test_statements_are_numbered_across_scripts_with_lines():
     scripts = [Script("a.sql", "-- head\nselect 1;\n\nselect 2;\n"), Script("b.sql", "select 3;")]
     statements = list(iter_statements(scripts))
     assert [(s.number, s.script, s.line, s.sql) for s in statements] == [
-        (1, "a.sql", 2, "select 1"), (2, "a.sql", 4, "select 2"), (3, "b.sql", 1, "select 3")]
+        (1, "a.sql", 2, "select 1"),
+        (2, "a.sql", 4, "select 2"),
+        (3, "b.sql", 1, "select 3"),
+    ]
     assert statements[0].excerpt(6) == "sel..."

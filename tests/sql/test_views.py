@@ -19,9 +19,17 @@ from .conftest import SQL_DIR, load_service_rows
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:fakesnow.cursor")
 
-SCORE_FIELDS = ("product", "company_intent_score", "company_buying_stage",
-                "company_profile_score", "company_profile_fit", "contact_intent_score",
-                "contact_grade", "contact_profile_score", "contact_profile_fit")
+SCORE_FIELDS = (
+    "product",
+    "company_intent_score",
+    "company_buying_stage",
+    "company_profile_score",
+    "company_profile_fit",
+    "contact_intent_score",
+    "contact_grade",
+    "contact_profile_score",
+    "contact_profile_fit",
+)
 ORDER = "order by email nulls last, country nulls last"
 
 
@@ -66,22 +74,23 @@ def test_people_one_row_per_lead_with_every_key(views_connection, service_rows):
     assert len(rows) == len(service_rows)
     output_keys = set(service_rows[0]["value"])
     assert output_keys <= set(rows[0]), output_keys - set(rows[0])
-    assert Counter(r["status"] for r in rows) == Counter(
-        r["value"]["status"] for r in service_rows)
+    assert Counter(r["status"] for r in rows) == Counter(r["value"]["status"] for r in service_rows)
 
 
 def test_people_values_are_typed(views_connection, service_rows):
     """Numbers come back as numbers, fetched_at as a timestamp, from_cache as a boolean,
     arrays as arrays, text as text: all equal to the service's value."""
-    rows = {_key(r): r for r in _rows(
-        views_connection, f"select * from sixsense.udf.sixsense_people {ORDER}")}
+    rows = {
+        _key(r): r for r in _rows(views_connection, f"select * from sixsense.udf.sixsense_people {ORDER}")
+    }
     for source in service_rows:
         value, row = source["value"], rows[_key(source)]
         count = value["company_employee_count"]
         assert row["company_employee_count"] == (None if count is None else Decimal(count))
         revenue = value["company_annual_revenue"]
         assert row["company_annual_revenue"] == (
-            None if revenue is None else Decimal(str(revenue)).quantize(Decimal("0.01")))
+            None if revenue is None else Decimal(str(revenue)).quantize(Decimal("0.01"))
+        )
         if value["fetched_at"] is None:
             assert row["fetched_at"] is None
         else:
@@ -91,8 +100,14 @@ def test_people_values_are_typed(views_connection, service_rows):
         assert row["from_cache"] is value["from_cache"]
         for name in ("scores", "segments", "segment_ids", "segment_names"):
             assert json.loads(row[name]) == value[name], name
-        for name in ("status", "error", "company_name", "company_domain", "company_sic_code",
-                     "contact_title_level"):
+        for name in (
+            "status",
+            "error",
+            "company_name",
+            "company_domain",
+            "company_sic_code",
+            "contact_title_level",
+        ):
             expected_text = value[name]
             assert row[name] == (None if expected_text is None else str(expected_text)), name
 
@@ -100,8 +115,9 @@ def test_people_values_are_typed(views_connection, service_rows):
 def test_scores_one_row_per_product_and_one_per_scoreless_lead(views_connection, service_rows):
     """sixsense_scores: a row per lead and product, in array order, typed; a lead without
     scores appears exactly once with NULL index and score columns."""
-    rows = _rows(views_connection, f"select * from sixsense.udf.sixsense_scores {ORDER}, "
-                                   "score_index nulls first")
+    rows = _rows(
+        views_connection, f"select * from sixsense.udf.sixsense_scores {ORDER}, score_index nulls first"
+    )
     assert len(rows) == sum(_exploded(r["value"], "scores") for r in service_rows)
     grouped = _by_lead(rows)
     assert len(grouped) == len(service_rows)
@@ -122,22 +138,24 @@ def test_scores_one_row_per_product_and_one_per_scoreless_lead(views_connection,
                     assert row[field] == expected, field
 
 
-def test_segments_one_row_per_segment_and_one_per_segmentless_lead(views_connection,
-                                                                     service_rows):
+def test_segments_one_row_per_segment_and_one_per_segmentless_lead(views_connection, service_rows):
     """sixsense_segments: a row per lead and segment with id and name; a lead without
     segments appears exactly once with NULLs."""
-    rows = _rows(views_connection, f"select * from sixsense.udf.sixsense_segments {ORDER}, "
-                                   "segment_index nulls first")
+    rows = _rows(
+        views_connection, f"select * from sixsense.udf.sixsense_segments {ORDER}, segment_index nulls first"
+    )
     assert len(rows) == sum(_exploded(r["value"], "segments") for r in service_rows)
     grouped = _by_lead(rows)
     for source in service_rows:
         segments, got = source["value"]["segments"], grouped[_key(source)]
         if not segments:
-            assert [(r["segment_index"], r["segment_id"], r["segment_name"]) for r in got] \
-                == [(None, None, None)]
+            assert [(r["segment_index"], r["segment_id"], r["segment_name"]) for r in got] == [
+                (None, None, None)
+            ]
             continue
         assert [(r["segment_index"], r["segment_id"], r["segment_name"]) for r in got] == [
-            (i, Decimal(s["id"]), s["name"]) for i, s in enumerate(segments)]
+            (i, Decimal(s["id"]), s["name"]) for i, s in enumerate(segments)
+        ]
 
 
 def test_pinned_lead_without_scores(views_connection):
@@ -150,8 +168,9 @@ def test_pinned_lead_without_scores(views_connection):
         cursor.execute(f"select count(*) from sixsense.udf.{view} {where}", params)
         assert cursor.fetchone()[0] == 1, view
     cursor = views_connection.cursor()
-    cursor.execute(f"select status, error, company_name, scores from sixsense.udf.sixsense_people "
-                   f"{where}", params)
+    cursor.execute(
+        f"select status, error, company_name, scores from sixsense.udf.sixsense_people {where}", params
+    )
     assert cursor.fetchall() == [("invalid_input", invalid["value"]["error"], None, "[]")]
     cursor.execute(f"select score_index, product from sixsense.udf.sixsense_scores {where}", params)
     assert cursor.fetchall() == [(None, None)]

@@ -37,6 +37,7 @@ def _rendered(dialect: str, name: str) -> str:
     return re.sub(r"--[^\n]*", "", text)
 
 
+@pytest.mark.e2e  # sqlfluff over every script: seconds per dialect
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_scripts_lint_clean(dialect: str) -> None:
     """Every script lints clean with sqlfluff in its warehouse's dialect."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from udf_service.state import State, state_from_url
+from udf_service.state import BACKGROUND, INTERACTIVE, Done, State, state_from_url
 
 TTL = 0.2  # a short expiry
 PAST_TTL = TTL + 0.1  # a sleep after which an entry with TTL has surely expired
@@ -82,6 +82,10 @@ class StateContract:
 
     url: str
     prefix: str
+    # A backend far away in round trips (a TLS cluster on a loaded machine) may set longer ones:
+    # three writes must land well within TTL.
+    TTL = TTL
+    PAST_TTL = PAST_TTL
 
     def make_state(self, prefix: str | None = None) -> State:
         raise NotImplementedError
@@ -104,25 +108,24 @@ class StateContract:
         """ping() returns None when the backend answers."""
         assert state.ping() is None
 
-    def test_close_then_reopen_keeps_data(self, state: State) -> None:
-        """After close() and reopen() the same object works and sees earlier writes."""
+    def test_ping_with_a_write(self, state: State) -> None:
+        """ping(write=True) proves the backend accepts a write (readiness)."""
+        assert state.ping(write=True) is None
+
+    def test_close_then_use_keeps_data(self, state: State) -> None:
+        """After close() the same object opens new connections and sees earlier writes."""
         state.cache_set_many({"k": b"v"}, LONG)
         state.close()
-        state.reopen()
         assert state.cache_get_many(["k"]) == {"k": b"v"}
-
-    def test_reopen_twice_is_harmless(self, state: State) -> None:
-        """reopen() may be called any number of times in one process."""
-        state.reopen()
-        state.reopen()
+        state.close()
+        state.close()
         state.ping()
 
-    def test_reopen_in_forked_child(self, state: State) -> None:
-        """A forked child that calls reopen() works, and the parent's connections still work."""
+    def test_forked_child_works(self, state: State) -> None:
+        """A forked child uses the inherited object at once, and the parent's still works."""
         state.flag_set("parent", b"p", LONG)
 
         def child(_: int) -> bytes | None:
-            state.reopen()
             state.flag_set("child", b"c", LONG)
             return state.flag_get("parent")
 
@@ -133,41 +136,38 @@ class StateContract:
 
     def test_sweep_keeps_fresh_entries(self, state: State) -> None:
         """sweep() returns a count and leaves unexpired entries of every kind alone."""
-        state.cache_set_many({"old": b"1"}, TTL)
-        state.flag_set("old", b"1", TTL)
+        state.cache_set_many({"old": b"1"}, self.TTL)
+        state.flag_set("old", b"1", self.TTL)
         state.cache_set_many({"new": b"2"}, LONG)
-        state.claim("c", "me", LONG)
+        state.fetch_push({"q": b"lead"}, INTERACTIVE)
         state.flag_set("new", b"2", LONG)
         state.incr("n", 3, LONG)
         state.job_create("j", b"p", "me", LONG, LONG)
-        time.sleep(PAST_TTL)
+        time.sleep(self.PAST_TTL)
         assert state.sweep() >= 0
         assert state.cache_get_many(["old", "new"]) == {"new": b"2"}
         assert state.flag_get("old") is None
-        assert (state.claim_holder("c"), state.flag_get("new"), state.get_int("n")) == (
-            "me",
-            b"2",
-            3,
-        )
+        assert (state.fetch_depth(), state.flag_get("new"), state.get_int("n")) == ({0: 1}, b"2", 3)
         assert state.job_get("j") is not None
 
     def test_prefixes_do_not_share_keys(self, state: State) -> None:
         """A state with another prefix on the same storage sees none of this one's entries."""
         other = self.make_state(prefix=self.prefix + "-other")
         state.cache_set_many({"k": b"v"}, LONG)
-        state.claim("c", "me", LONG)
         state.reserve_slot("l", LONG, LONG)
         state.incr("n", 5)
         state.flag_set("f", b"1", LONG)
         state.job_create("j", b"p", "me", 0.01, LONG)
-        state.queue_push({"q": b"1"})
+        state.fetch_push({"q": b"1"}, BACKGROUND)
+        state.heartbeat("w", LONG)
         time.sleep(0.05)
         assert other.cache_get_many(["k"]) == {} and other.cache_count() == 0
-        assert other.claim_holder("c") is None and other.slot_backlog("l") == 0.0
+        assert other.slot_backlog("l") == 0.0 and list(other.cache_scan()) == []
         assert other.get_int("n") == 0 and other.flag_get("f") is None
         assert other.job_get("j") is None and other.jobs_orphaned() == []
-        assert other.queue_depth() == 0 and other.queue_take("w", 10, LONG) == []
-        assert state.jobs_orphaned() == ["j"] and state.queue_depth() == 1
+        assert other.fetch_depth() == {} and other.fetch_take("w", 10, LONG) == []
+        assert other.heartbeat("x", LONG) == 1
+        assert state.jobs_orphaned() == ["j"] and state.fetch_depth() == {1: 1}
 
     # ------------------------------------------------------------------ cache
     def test_cache_get_many_returns_only_stored_keys(self, state: State) -> None:
@@ -190,18 +190,18 @@ class StateContract:
 
     def test_cache_entries_expire(self, state: State) -> None:
         """An entry is absent once its ttl has passed; a replaced entry takes the new ttl."""
-        state.cache_set_many({"a": b"1", "b": b"1"}, TTL)
+        state.cache_set_many({"a": b"1", "b": b"1"}, self.TTL)
         state.cache_set_many({"b": b"2"}, LONG)
-        time.sleep(PAST_TTL)
+        time.sleep(self.PAST_TTL)
         assert state.cache_get_many(["a", "b"]) == {"b": b"2"}
 
     def test_cache_count_counts_fresh_entries(self, state: State) -> None:
         """cache_count counts unexpired entries only."""
         assert state.cache_count() == 0
-        state.cache_set_many({"a": b"1", "b": b"1"}, TTL)
+        state.cache_set_many({"a": b"1", "b": b"1"}, self.TTL)
         state.cache_set_many({"c": b"1", "a": b"2"}, LONG)
         assert state.cache_count() == 3
-        time.sleep(PAST_TTL)
+        time.sleep(self.PAST_TTL)
         assert state.cache_count() == 2
 
     def test_cache_handles_large_batches(self, state: State) -> None:
@@ -217,72 +217,194 @@ class StateContract:
             state.cache_set_many({"a": b"1"}, 0)
         assert state.cache_get_many(["a"]) == {}
 
-    # ------------------------------------------------------------------ claims
-    def test_claim_free_key(self, state: State) -> None:
-        """A free key is claimed, and claim_holder names the owner."""
-        assert state.claim_holder("k") is None
-        assert state.claim("k", "a", LONG) is True
-        assert state.claim_holder("k") == "a"
+    def test_cache_keeps_the_lead_beside_the_value(self, state: State) -> None:
+        """cache_set_many with leads keeps them for cache_scan; a key without one has None."""
+        state.cache_set_many({"a": b"1", "b": b"2"}, LONG, leads={"a": b'{"email":"x"}'})
+        records = {r.key: r for r in state.cache_scan()}
+        assert (records["a"].value, records["a"].lead, records["b"].lead) == (b"1", b'{"email":"x"}', None)
+        assert records["a"].expires_at == pytest.approx(state.now() + LONG, abs=2)
 
-    def test_claim_held_by_other_fails(self, state: State) -> None:
-        """Another owner cannot take an unexpired claim."""
-        state.claim("k", "a", LONG)
-        assert state.claim("k", "b", LONG) is False
-        assert state.claim_holder("k") == "a"
+    def test_cache_scan_yields_every_fresh_entry_once(self, state: State) -> None:
+        """cache_scan walks every fresh entry once, across its batches, and skips expired ones."""
+        state.cache_set_many({f"k{i}": b"v" for i in range(23)}, LONG)
+        state.cache_set_many({"old": b"v"}, self.TTL)
+        time.sleep(self.PAST_TTL)
+        keys = [record.key for record in state.cache_scan(batch=5)]
+        assert sorted(keys) == sorted(f"k{i}" for i in range(23))
 
-    def test_claim_by_same_owner_renews(self, state: State) -> None:
-        """The holder claiming again succeeds and pushes the expiry out."""
-        state.claim("k", "a", 0.3)
-        time.sleep(0.2)
-        assert state.claim("k", "a", 0.3) is True
-        time.sleep(0.2)  # past the first expiry, before the renewed one
-        assert state.claim_holder("k") == "a"
+    # ------------------------------------------------------------------ fetch queue
+    def test_fetch_push_queues_new_keys_only(self, state: State) -> None:
+        """fetch_push gives each key a round; a queued key keeps its payload and round."""
+        first = state.fetch_push({"a": b"1", "b": b"2"}, BACKGROUND)
+        again = state.fetch_push({"b": b"other", "c": b"3"}, BACKGROUND)
+        assert again["b"] == first["b"] and again["c"] > max(first.values())
+        assert state.fetch_push({}, BACKGROUND) == {}
+        assert state.fetch_depth() == {BACKGROUND: 3}
+        taken = {item.key: item for item in state.fetch_take("w", 10, LONG)}
+        assert taken["b"].payload == b"2" and taken["b"].round == first["b"]
 
-    def test_expired_claim_is_free(self, state: State) -> None:
-        """Once its ttl passes a claim has no holder and any owner may take it."""
-        state.claim("k", "a", TTL)
-        time.sleep(PAST_TTL)
-        assert state.claim_holder("k") is None
-        assert state.claim("k", "b", LONG) is True
-        assert state.claim_holder("k") == "b"
+    def test_fetch_take_most_urgent_then_oldest(self, state: State) -> None:
+        """Interactive items go before background ones; within a priority, oldest first."""
+        state.fetch_push({"bg1": b"", "bg2": b""}, BACKGROUND)
+        state.fetch_push({"now1": b"", "now2": b""}, INTERACTIVE)
+        assert [i.key for i in state.fetch_take("w", 3, LONG)] == ["now1", "now2", "bg1"]
+        assert [i.key for i in state.fetch_take("w", 3, LONG)] == ["bg2"]
+        assert state.fetch_take("w", 3, LONG) == [] and state.fetch_take("w", 0, LONG) == []
 
-    def test_release_only_by_holder(self, state: State) -> None:
-        """release() by another owner does nothing; by the holder it frees the key."""
-        state.claim("k", "a", LONG)
-        state.release("k", "b")
-        assert state.claim_holder("k") == "a"
-        state.release("k", "a")
-        assert state.claim_holder("k") is None
-        state.release("never-claimed", "a")
-        assert state.claim("k", "b", LONG) is True
+    def test_urgent_push_raises_a_queued_items_priority(self, state: State) -> None:
+        """A background item asked for by a waiting query moves ahead of other background work."""
+        state.fetch_push({"bg1": b"", "bg2": b""}, BACKGROUND)
+        state.fetch_push({"bg2": b""}, INTERACTIVE)
+        assert state.fetch_depth() == {INTERACTIVE: 1, BACKGROUND: 1}
+        assert [i.key for i in state.fetch_take("w", 1, LONG)] == ["bg2"]
+        state.fetch_push({"bg1": b""}, BACKGROUND)  # a less urgent push changes nothing
+        assert state.fetch_depth() == {INTERACTIVE: 1, BACKGROUND: 1}
 
-    def test_claim_race_threads(self, state: State) -> None:
-        """8 threads claiming the same keys: exactly one winner per key."""
-        keys = [f"k{i}" for i in range(30)]
-        wins = race_threads(THREADS, lambda i: [k for k in keys if state.claim(k, f"t{i}", LONG)])
-        assert Counter(k for won in wins for k in won) == Counter(keys)
-        assert all(state.claim_holder(k) == f"t{i}" for i, won in enumerate(wins) for k in won)
+    def test_fetch_take_only_the_given_keys(self, state: State) -> None:
+        """With keys, fetch_take leases only those that are ready (a caller fetching its own)."""
+        state.fetch_push({"a": b"", "b": b"", "c": b""}, INTERACTIVE)
+        state.fetch_take("other", 1, LONG, keys=["a"])
+        assert [i.key for i in state.fetch_take("w", 10, LONG, keys=["a", "c", "zz"])] == ["c"]
+        assert state.fetch_take("w", 10, LONG, keys=[]) == []
 
-    def test_claim_race_processes(self) -> None:
-        """2 processes claiming the same keys: exactly one winner per key."""
-        keys = [f"k{i}" for i in range(40)]
+    def test_expired_lease_is_taken_again(self, state: State) -> None:
+        """An item whose lease expired is ready again, in its place by age."""
+        state.fetch_push({"a": b"", "b": b"", "c": b""}, BACKGROUND)
+        assert [i.key for i in state.fetch_take("w1", 1, self.TTL)] == ["a"]
+        assert [i.key for i in state.fetch_take("w1", 1, LONG)] == ["b"]
+        time.sleep(self.PAST_TTL)
+        assert [i.key for i in state.fetch_take("w2", 5, LONG)] == ["a", "c"]
 
-        def claim_all(i: int) -> list[str]:
-            state = self.child_state()
-            return [k for k in keys if state.claim(k, f"p{i}", LONG)]
+    def test_fetch_renew_extends_only_held_leases(self, state: State) -> None:
+        """fetch_renew answers the keys the owner still holds and keeps them off the queue."""
+        state.fetch_push({"a": b"", "b": b""}, BACKGROUND)
+        state.fetch_take("w1", 1, 1.5 * self.TTL)
+        state.fetch_take("w2", 1, LONG)
+        time.sleep(self.TTL)
+        assert state.fetch_renew("w1", ["a", "b", "zz"], 2.5 * self.TTL) == {"a"}
+        time.sleep(self.TTL)  # past the first lease, inside the renewed one
+        assert state.fetch_take("w3", 5, LONG) == []
+        assert state.fetch_renew("w1", [], LONG) == set()
 
-        wins = race_processes(2, claim_all)
-        assert Counter(k for won in wins for k in won) == Counter(keys)
+    def test_lapsed_lease_cannot_be_renewed(self, state: State) -> None:
+        """Once a lease has expired it is gone: renewing it does not take it back."""
+        state.fetch_push({"a": b""}, BACKGROUND)
+        state.fetch_take("w1", 1, self.TTL)
+        time.sleep(self.PAST_TTL)
+        assert state.fetch_renew("w1", ["a"], LONG) == set()
+        assert [i.key for i in state.fetch_take("w2", 1, LONG)] == ["a"]
+
+    def test_fetch_release_makes_ready_at_once(self, state: State) -> None:
+        """fetch_release by the holder gives the item back; by anyone else it does nothing."""
+        state.fetch_push({"a": b"", "b": b""}, BACKGROUND)
+        state.fetch_take("w1", 2, LONG)
+        state.fetch_release("w2", ["a"])
+        state.fetch_release("w1", ["b", "zz"])
+        assert [i.key for i in state.fetch_take("w3", 5, LONG)] == ["b"]
+
+    def test_before_send_reads_cache_lease_epoch_and_flags(self, state: State) -> None:
+        """before_send says whether the key is cached, the lease still ours, which flags are set."""
+        reservation = state.reserve_slot("l", 0.001, 1)
+        state.fetch_push({"a": b"", "b": b""}, BACKGROUND)
+        state.fetch_take("w1", 2, LONG)
+        state.flag_set("open", b"1", LONG)
+        check = state.before_send("a", "w1", ["open", "closed"])
+        assert (check.cached, check.held, check.flags) == (False, True, frozenset({"open"}))
+        assert check.epoch == reservation.epoch != ""
+        assert state.before_send("a", "w2").held is False
+        state.cache_set_many({"b": b"v"}, LONG)
+        assert state.before_send("b", "w1").cached is True
+
+    def test_fetch_done_stores_answers_and_removes_items(self, state: State) -> None:
+        """fetch_done caches (with the lead), keeps outcomes for their round, drops the items, counts."""
+        rounds = state.fetch_push({"ok": b"", "err": b"", "gone": b""}, INTERACTIVE)
+        state.fetch_take("w", 3, LONG)
+        state.fetch_done(
+            [
+                Done("ok", b"value", LONG, rounds["ok"], lead=b"lead"),
+                Done("err", b"error", LONG, rounds["err"], cache=False),
+                Done("gone", None, 0, rounds["gone"]),
+            ],
+            {"matched": (1, LONG), "calls": (-1, None)},
+        )
+        answers = state.answers_get(["ok", "err", "gone", "zz"])
+        assert answers.cached == {"ok": b"value"}
+        assert answers.outcomes == {"err": (rounds["err"], b"error")}
+        assert state.fetch_depth() == {} and state.get_ints(["matched", "calls"]) == [1, -1]
+        assert [r.lead for r in state.cache_scan()] == [b"lead"]
+
+    def test_fetch_done_keeps_a_key_queued_again(self, state: State) -> None:
+        """A key queued anew after its item finished keeps its new item (another round)."""
+        first = state.fetch_push({"a": b""}, INTERACTIVE)["a"]
+        state.fetch_done([Done("a", b"e1", LONG, first, cache=False)], {})
+        second = state.fetch_push({"a": b""}, INTERACTIVE)["a"]
+        assert second > first
+        state.fetch_done([Done("a", b"late", LONG, first, cache=False)], {})  # a stale finish
+        assert state.fetch_depth() == {INTERACTIVE: 1}
+        assert [i.round for i in state.fetch_take("w", 1, LONG)] == [second]
+
+    def test_outcomes_expire(self, state: State) -> None:
+        """An outcome is kept ttl_s, then gone."""
+        rounds = state.fetch_push({"a": b""}, INTERACTIVE)
+        state.fetch_done([Done("a", b"e", self.TTL, rounds["a"], cache=False)], {})
+        assert state.answers_get(["a"]).outcomes
+        time.sleep(self.PAST_TTL)
+        assert state.answers_get(["a"]).outcomes == {}
+
+    def test_fetch_queue_handles_large_batches(self, state: State) -> None:
+        """Pushes and reads larger than any internal chunk work whole."""
+        rounds = state.fetch_push({f"k{i}": b"x" for i in range(1234)}, BACKGROUND)
+        assert len(set(rounds.values())) == 1234 and state.fetch_depth() == {BACKGROUND: 1234}
+        items = state.fetch_take("w", 1234, LONG)
+        state.fetch_done([Done(i.key, b"v", LONG, i.round) for i in items], {})
+        assert len(state.answers_get([i.key for i in items]).cached) == 1234
+
+    def test_fetch_take_race_threads(self, state: State) -> None:
+        """8 threads draining the queue at once: every item is taken exactly once."""
+        keys = [f"k{i}" for i in range(300)]
+        state.fetch_push({k: k.encode() for k in keys}, BACKGROUND)
+
+        def drain(i: int) -> list[str]:
+            got, deadline = [], time.monotonic() + 20
+            while time.monotonic() < deadline and (batch := state.fetch_take(f"t{i}", 7, LONG)):
+                assert all(item.payload == item.key.encode() for item in batch)
+                got += [item.key for item in batch]
+            return got
+
+        taken = race_threads(THREADS, drain)
+        assert Counter(k for got in taken for k in got) == Counter(keys)
+
+    def test_fetch_take_race_processes(self, state: State) -> None:
+        """2 processes draining the queue at once: every item is taken exactly once."""
+        keys = [f"k{i}" for i in range(200)]
+        state.fetch_push({k: b"x" for k in keys}, BACKGROUND)
+        state.close()
+
+        def drain(i: int) -> list[str]:
+            child, got, deadline = self.child_state(), [], time.monotonic() + 20
+            while time.monotonic() < deadline and (batch := child.fetch_take(f"p{i}", 5, LONG)):
+                got += [item.key for item in batch]
+            return got
+
+        taken = race_processes(2, drain)
+        assert Counter(k for got in taken for k in got) == Counter(keys)
+
+    def test_fetch_push_race_threads_one_round_per_key(self, state: State) -> None:
+        """8 threads queueing the same leads at once: one item per key, one round each."""
+        keys = [f"k{i}" for i in range(50)]
+        rounds = race_threads(THREADS, lambda _: state.fetch_push({k: b"" for k in keys}, INTERACTIVE))
+        assert all(r == rounds[0] for r in rounds)
+        assert state.fetch_depth() == {INTERACTIVE: 50}
 
     # ------------------------------------------------------------------ rate limiter
     def test_first_slot_is_immediate(self, state: State) -> None:
         """An unknown limiter has a free slot now: the wait is 0.0."""
         assert state.slot_backlog("l") == 0.0
-        assert state.reserve_slot("l", 10, 0) == 0.0
+        assert state.reserve_slot("l", 10, 0).wait_s == 0.0
 
     def test_slots_are_spaced_by_interval(self, state: State) -> None:
         """Successive reservations wait 0, interval, 2 * interval, ..."""
-        waits = [state.reserve_slot("l", 10, 100) for _ in range(3)]
+        waits = [state.reserve_slot("l", 10, 100).wait_s for _ in range(3)]
         assert waits[0] == 0.0
         assert waits[1] == pytest.approx(10, abs=0.5) and waits[2] == pytest.approx(20, abs=0.5)
         assert state.slot_backlog("l") == pytest.approx(30, abs=0.5)
@@ -290,23 +412,23 @@ class StateContract:
     def test_reserve_beyond_max_wait_changes_nothing(self, state: State) -> None:
         """A slot further away than max_wait_s is refused (None) and not reserved."""
         state.reserve_slot("l", 10, 100)
-        assert state.reserve_slot("l", 10, 5) is None
+        assert state.reserve_slot("l", 10, 5).wait_s is None
         assert state.slot_backlog("l") == pytest.approx(10, abs=0.5)
-        assert state.reserve_slot("l", 10, 100) == pytest.approx(10, abs=0.5)
+        assert state.reserve_slot("l", 10, 100).wait_s == pytest.approx(10, abs=0.5)
 
     def test_idle_limiter_starts_at_now(self, state: State) -> None:
         """A limiter whose last slot has passed gives a free slot at once, not a burst."""
-        state.reserve_slot("l", TTL, 10)
-        time.sleep(PAST_TTL)
-        assert state.reserve_slot("l", TTL, 10) == 0.0
-        assert state.reserve_slot("l", TTL, 10) == pytest.approx(TTL, abs=0.1)
+        state.reserve_slot("l", self.TTL, 10)
+        time.sleep(self.PAST_TTL)
+        assert state.reserve_slot("l", self.TTL, 10).wait_s == 0.0
+        assert state.reserve_slot("l", self.TTL, 10).wait_s == pytest.approx(self.TTL, abs=0.1)
 
     def test_hold_off_pushes_next_slot(self, state: State) -> None:
         """hold_off(until) makes the next slot start no earlier than until."""
         state.hold_off("l", state.now() + 5)
         assert state.slot_backlog("l") == pytest.approx(5, abs=0.5)
-        assert state.reserve_slot("l", 1, 100) == pytest.approx(5, abs=0.5)
-        assert state.reserve_slot("l", 1, 100) == pytest.approx(6, abs=0.5)
+        assert state.reserve_slot("l", 1, 100).wait_s == pytest.approx(5, abs=0.5)
+        assert state.reserve_slot("l", 1, 100).wait_s == pytest.approx(6, abs=0.5)
 
     def test_hold_off_never_pulls_back(self, state: State) -> None:
         """hold_off with an earlier time than the next slot leaves the limiter as it was."""
@@ -320,13 +442,13 @@ class StateContract:
     def test_limiters_are_independent(self, state: State) -> None:
         """Each limiter name keeps its own schedule."""
         state.reserve_slot("a", 10, 100)
-        assert state.reserve_slot("b", 10, 100) == 0.0
+        assert state.reserve_slot("b", 10, 100).wait_s == 0.0
 
     def test_reserve_race_threads(self, state: State) -> None:
         """8 threads reserving at once get distinct slots spaced one interval apart."""
 
         def reserve(_: int) -> list[float | None]:
-            return [state.reserve_slot("l", 10, 1e6) for _ in range(5)]
+            return [state.reserve_slot("l", 10, 1e6).wait_s for _ in range(5)]
 
         waits = race_threads(THREADS, reserve)
         flat = sorted(w for ws in waits for w in ws)
@@ -337,11 +459,33 @@ class StateContract:
 
         def reserve(_: int) -> list[float | None]:
             child = self.child_state()
-            return [child.reserve_slot("l", 10, 1e6) for _ in range(10)]
+            return [child.reserve_slot("l", 10, 1e6).wait_s for _ in range(10)]
 
         waits = race_processes(2, reserve)
         flat = sorted(w for ws in waits for w in ws)
         assert flat == pytest.approx([10.0 * k for k in range(20)], abs=2)
+
+    def test_reserve_counts_each_slot(self, state: State) -> None:
+        """Every reserved slot adds 1 to each counter (ttl on creation); a refused one adds nothing."""
+        for _ in range(3):
+            state.reserve_slot("l", 10, 100, {"calls": LONG, "minute": self.TTL})
+        state.reserve_slot("l", 10, 1, {"calls": LONG})
+        assert state.get_ints(["calls", "minute"]) == [3, 3]
+        time.sleep(self.PAST_TTL)
+        assert state.get_ints(["calls", "minute"]) == [3, 0]
+
+    def test_reserve_refuses_past_the_cap(self, state: State) -> None:
+        """With cap=(key, limit), slots are refused once the counter reaches the limit."""
+        answers = [state.reserve_slot("l", 0.001, 100, {"calls": LONG}, cap=("calls", 2)) for _ in range(3)]
+        assert [a.capped for a in answers] == [False, False, True]
+        assert answers[2].wait_s is None and state.get_int("calls") == 2
+        assert state.slot_backlog("l") < 0.01  # the refused one reserved nothing
+
+    def test_epoch_is_stable(self, state: State) -> None:
+        """The epoch stays the same across calls and across state objects on one backend."""
+        epoch = state.reserve_slot("l", 0.001, 1).epoch
+        assert epoch and state.reserve_slot("l", 0.001, 1).epoch == epoch
+        assert self.make_state().reserve_slot("m", 0.001, 1).epoch == epoch
 
     # ------------------------------------------------------------------ counters and flags
     def test_incr_from_absent(self, state: State) -> None:
@@ -354,10 +498,10 @@ class StateContract:
 
     def test_incr_ttl_is_set_only_on_create(self, state: State) -> None:
         """A counter expires ttl_s after it was created, however often it is incremented."""
-        state.incr("n", 1, TTL)
-        time.sleep(TTL / 2)
+        state.incr("n", 1, self.TTL)
+        time.sleep(self.TTL / 2)
         assert state.incr("n", 1, LONG) == 2
-        time.sleep(PAST_TTL - TTL / 2)
+        time.sleep(self.PAST_TTL - self.TTL / 2)
         assert state.get_int("n") == 0
         assert state.incr("n", 1, LONG) == 1
 
@@ -373,19 +517,41 @@ class StateContract:
         race_threads(THREADS, lambda _: [state.incr("n", 1, LONG) for _ in range(50)])
         assert state.get_int("n") == THREADS * 50
 
+    def test_get_ints_reads_many(self, state: State) -> None:
+        """get_ints answers every key in order, 0 for absent ones."""
+        state.incr("a", 2)
+        state.incr("c", 5)
+        assert state.get_ints(["a", "b", "c"]) == [2, 0, 5] and state.get_ints([]) == []
+
+    def test_flags_get_reads_many(self, state: State) -> None:
+        """flags_get answers each set flag with its value and the seconds it has left."""
+        state.flag_set("a", b"1", 10)
+        state.flag_set("b", b"2", self.TTL)
+        time.sleep(self.PAST_TTL)
+        found = state.flags_get(["a", "b", "c"])
+        assert list(found) == ["a"] and found["a"][0] == b"1" and 9 < found["a"][1] <= 10
+
+    def test_heartbeat_counts_live_workers(self, state: State) -> None:
+        """heartbeat answers how many owners are alive; one whose ttl passed is not counted."""
+        assert state.heartbeat("w1", LONG) == 1
+        assert state.heartbeat("w2", self.TTL) == 2
+        assert state.heartbeat("w1", LONG) == 2
+        time.sleep(self.PAST_TTL)
+        assert state.heartbeat("w1", LONG) == 1
+
     def test_flag_roundtrip_and_replace(self, state: State) -> None:
         """flag_set stores a value that flag_get returns; a second set replaces value and ttl."""
         assert state.flag_get("f") is None
-        state.flag_set("f", b"open", TTL)
+        state.flag_set("f", b"open", self.TTL)
         assert state.flag_get("f") == b"open"
         state.flag_set("f", b"closed", LONG)
-        time.sleep(PAST_TTL)
+        time.sleep(self.PAST_TTL)
         assert state.flag_get("f") == b"closed"
 
     def test_flag_expires(self, state: State) -> None:
         """A flag past its ttl is absent: flag_get and flag_ttl return None."""
-        state.flag_set("f", b"1", TTL)
-        time.sleep(PAST_TTL)
+        state.flag_set("f", b"1", self.TTL)
+        time.sleep(self.PAST_TTL)
         assert state.flag_get("f") is None
         assert state.flag_ttl("f") is None
 
@@ -433,29 +599,41 @@ class StateContract:
 
     def test_job_expires_whole(self, state: State) -> None:
         """A job past its ttl is gone, finished or not, and its id may be created again."""
-        state.job_create("j", b"p", "w1", LONG, TTL)
-        state.job_create("done", b"p", "w1", LONG, TTL)
+        state.job_create("j", b"p", "w1", LONG, self.TTL)
+        state.job_create("done", b"p", "w1", LONG, self.TTL)
         assert state.job_finish("done", "w1", b"r") is True
-        time.sleep(PAST_TTL)
+        time.sleep(self.PAST_TTL)
         assert state.job_get("j") is None and state.job_get("done") is None
         assert state.job_lease("j", "w1", LONG) is False
         assert state.job_finish("j", "w1", b"r") is False
         assert state.job_create("j", b"again", "w2", LONG, LONG) is True
         assert state.job_get("j").payload == b"again"
 
+    def test_jobs_running_counts_unfinished_live_jobs(self, state: State) -> None:
+        """jobs_running counts unfinished jobs, leased or orphaned; not finished or expired ones."""
+        assert state.jobs_running() == 0
+        state.job_create("leased", b"p", "w1", LONG, LONG)
+        state.job_create("orphan", b"p", "w1", self.TTL, LONG)
+        state.job_create("done", b"p", "w1", LONG, LONG)
+        state.job_create("gone", b"p", "w1", LONG, self.TTL)
+        assert state.jobs_running() == 4
+        state.job_finish("done", "w1", b"r")
+        time.sleep(self.PAST_TTL)
+        assert state.jobs_running() == 2
+
     def test_job_lease_held_by_other_fails(self, state: State) -> None:
         """Another owner cannot lease a job whose lease is unexpired; the holder renews it."""
-        state.job_create("j", b"p", "w1", TTL, LONG)
+        state.job_create("j", b"p", "w1", self.TTL, LONG)
         assert state.job_lease("j", "w2", LONG) is False
         assert state.job_lease("j", "w1", LONG) is True
-        time.sleep(PAST_TTL)
+        time.sleep(self.PAST_TTL)
         assert state.job_lease("j", "w2", LONG) is False
         assert state.job_get("j").owner == "w1"
 
     def test_job_lease_taken_over_after_expiry(self, state: State) -> None:
         """When a lease expires any owner may take the job over; the lease then runs lease_s."""
-        state.job_create("j", b"p", "w1", TTL, LONG)
-        time.sleep(PAST_TTL)
+        state.job_create("j", b"p", "w1", self.TTL, LONG)
+        time.sleep(self.PAST_TTL)
         now = state.now()
         assert state.job_lease("j", "w2", 30) is True
         job = state.job_get("j")
@@ -484,8 +662,8 @@ class StateContract:
 
     def test_job_finish_after_lease_expired(self, state: State) -> None:
         """Once the lease expired and nobody took it, any owner may store the result."""
-        state.job_create("j", b"p", "w1", TTL, LONG)
-        time.sleep(PAST_TTL)
+        state.job_create("j", b"p", "w1", self.TTL, LONG)
+        time.sleep(self.PAST_TTL)
         assert state.job_finish("j", "w2", b"r") is True
         assert state.job_get("j").result == b"r"
 
@@ -495,6 +673,18 @@ class StateContract:
         state.job_finish("j", "w1", b"first")
         assert state.job_finish("j", "w1", b"second") is False
         assert state.job_get("j").result == b"first"
+
+    def test_job_finish_may_replace_the_payload(self, state: State) -> None:
+        """job_finish with a payload stores it instead of the rows (a digest), with the result."""
+        state.job_create("j", b"rows", "w1", LONG, LONG)
+        assert state.job_finish("j", "w1", b"r", b"sha256:abc") is True
+        assert (state.job_get("j").payload, state.job_get("j").result) == (b"sha256:abc", b"r")
+
+    def test_job_lease_zero_gives_it_up(self, state: State) -> None:
+        """job_lease with lease_s 0 by the holder lets any worker take the job over at once."""
+        state.job_create("j", b"p", "w1", LONG, LONG)
+        assert state.job_lease("j", "w1", 0) is True
+        assert state.jobs_orphaned() == ["j"] and state.job_lease("j", "w2", LONG) is True
 
     def test_job_finish_unknown_fails(self, state: State) -> None:
         """Finishing an unknown job returns False and creates nothing."""
@@ -508,8 +698,8 @@ class StateContract:
         state.job_create("orphan2", b"p", "w1", 0.02, LONG)
         state.job_create("done", b"p", "w1", 0.01, LONG)
         state.job_finish("done", "w1", b"r")
-        state.job_create("expired", b"p", "w1", 0.01, TTL)
-        time.sleep(PAST_TTL)
+        state.job_create("expired", b"p", "w1", 0.01, self.TTL)
+        time.sleep(self.PAST_TTL)
         assert sorted(state.jobs_orphaned()) == ["orphan1", "orphan2"]
         assert len(state.jobs_orphaned(limit=1)) == 1
         assert state.jobs_orphaned(limit=0) == []
@@ -544,82 +734,3 @@ class StateContract:
 
         wins = race_processes(2, lease_all)
         assert Counter(j for won in wins for j in won) == Counter(jobs)
-
-    # ------------------------------------------------------------------ refill queue
-    def test_queue_push_skips_queued_keys(self, state: State) -> None:
-        """queue_push adds keys not yet queued and returns how many it added."""
-        assert state.queue_push({"a": b"1", "b": b"2"}) == 2
-        assert state.queue_push({"b": b"other", "c": b"3"}) == 1
-        assert state.queue_push({}) == 0
-        assert state.queue_depth() == 3
-        assert dict(state.queue_take("w", 10, LONG))["b"] == b"2"
-
-    def test_queue_take_oldest_first(self, state: State) -> None:
-        """queue_take leases at most limit items, in the order they were pushed."""
-        state.queue_push({"c": b"3", "a": b"1"})
-        state.queue_push({"b": b"2"})
-        assert state.queue_take("w", 2, LONG) == [("c", b"3"), ("a", b"1")]
-        assert state.queue_take("w", 2, LONG) == [("b", b"2")]
-        assert state.queue_take("w", 2, LONG) == []
-        assert state.queue_take("w", 0, LONG) == []
-
-    def test_queue_lease_expiry_redelivers(self, state: State) -> None:
-        """An item whose lease expired is taken again, ahead of younger items."""
-        state.queue_push({"a": b"1", "b": b"2", "c": b"3"})
-        assert state.queue_take("w1", 1, TTL) == [("a", b"1")]
-        assert state.queue_take("w1", 1, LONG) == [("b", b"2")]
-        time.sleep(PAST_TTL)
-        assert state.queue_take("w2", 5, LONG) == [("a", b"1"), ("c", b"3")]
-
-    def test_queue_done_removes_whoever_holds(self, state: State) -> None:
-        """queue_done removes leased and unleased keys; unknown keys are ignored."""
-        state.queue_push({"a": b"1", "b": b"2", "c": b"3"})
-        state.queue_take("w1", 1, LONG)
-        state.queue_done(["a", "b", "unknown"])
-        state.queue_done([])
-        assert state.queue_depth() == 1
-        assert state.queue_take("w2", 5, LONG) == [("c", b"3")]
-
-    def test_queue_key_may_return_after_done(self, state: State) -> None:
-        """A key removed by queue_done can be pushed again, with its new payload."""
-        state.queue_push({"a": b"1"})
-        state.queue_done(["a"])
-        assert state.queue_push({"a": b"2"}) == 1
-        assert state.queue_take("w", 5, LONG) == [("a", b"2")]
-
-    def test_queue_depth_counts_leased_and_free(self, state: State) -> None:
-        """queue_depth counts every queued item, leased or not."""
-        assert state.queue_depth() == 0
-        state.queue_push({f"k{i}": b"x" for i in range(1200)})
-        state.queue_take("w", 7, LONG)
-        assert state.queue_depth() == 1200
-
-    def test_queue_take_race_threads(self, state: State) -> None:
-        """8 threads draining the queue at once: every item is delivered exactly once."""
-        keys = [f"k{i}" for i in range(300)]
-        state.queue_push({k: k.encode() for k in keys})
-
-        def drain(i: int) -> list[str]:
-            got, deadline = [], time.monotonic() + 20
-            while time.monotonic() < deadline and (batch := state.queue_take(f"t{i}", 7, LONG)):
-                assert all(payload == key.encode() for key, payload in batch)
-                got += [key for key, _ in batch]
-            return got
-
-        taken = race_threads(THREADS, drain)
-        assert Counter(k for got in taken for k in got) == Counter(keys)
-
-    def test_queue_take_race_processes(self, state: State) -> None:
-        """2 processes draining the queue at once: every item is delivered exactly once."""
-        keys = [f"k{i}" for i in range(200)]
-        state.queue_push({k: b"x" for k in keys})
-        state.close()
-
-        def drain(i: int) -> list[str]:
-            child, got, deadline = self.child_state(), [], time.monotonic() + 20
-            while time.monotonic() < deadline and (batch := child.queue_take(f"p{i}", 5, LONG)):
-                got += [key for key, _ in batch]
-            return got
-
-        taken = race_processes(2, drain)
-        assert Counter(k for got in taken for k in got) == Counter(keys)

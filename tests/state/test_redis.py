@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from udf_service.errors import ConfigError, StateError
-from udf_service.state import state_from_url
+from udf_service.state import Done, state_from_url
 
 from .contract import LONG, StateContract
 
@@ -50,40 +50,46 @@ def test_unreachable_server_is_state_error() -> None:
         state.ping()
     assert isinstance(info.value.__cause__, redis.exceptions.RedisError)
     with pytest.raises(StateError):
-        state.claim("k", "me", LONG)
+        state.fetch_push({"k": b""}, 0)
     assert time.monotonic() - started < 10
 
 
 def test_server_errors_are_state_errors(redis_url: str) -> None:
     """An error reply from Redis (here WRONGTYPE inside a script) becomes StateError."""
     state = RedisState.from_url(redis_url, prefix="p")
-    state.client.hset("p:claim:k", "x", "y")
+    state.client.set("p:fetch-items", "x")
     with pytest.raises(StateError, match="WRONGTYPE"):
-        state.claim("k", "me", LONG)
-    state.client.hset("p:counter:k", "x", "y")
+        state.fetch_push({"k": b""}, 0)
+    state.client.set("p:job:k", "x")
     with pytest.raises(StateError, match="WRONGTYPE"):
-        state.get_int("k")
+        state.job_get("k")
 
 
 def test_restarted_server_is_reconnected(redis_server, redis_url: str) -> None:
-    """After Redis restarts the same state object reconnects by itself and reloads its scripts."""
+    """After Redis restarts the same state object reconnects by itself and reloads its scripts;
+    the empty server has a new epoch, so slots reserved before are known to be void."""
     state = RedisState.from_url(redis_url)
-    assert state.claim("k", "a", LONG) is True
+    state.fetch_push({"k": b"a"}, 0)
+    epoch = state.reserve_slot("l", 1, 1).epoch
     redis_server.restart()
-    assert state.claim("k", "b", LONG) is True  # the server lost its data: the key is free
-    assert state.reserve_slot("l", 1, 1) == 0.0
+    assert state.fetch_depth() == {}  # the server lost its data
+    assert state.before_send("k", "w").epoch != epoch
+    reservation = state.reserve_slot("l", 1, 1)
+    assert reservation.wait_s == 0.0 and reservation.epoch not in ("", epoch)
 
 
 def test_every_key_carries_the_prefix(redis_url: str) -> None:
     """All keys a state writes start with '<prefix>:'."""
     state = RedisState.from_url(redis_url, prefix="pre{x}*")
-    state.cache_set_many({"k": b"v"}, LONG)
-    state.claim("c", "me", LONG)
-    state.reserve_slot("l", LONG, LONG)
+    state.cache_set_many({"k": b"v"}, LONG, leads={"k": b"lead"})
+    state.reserve_slot("l", LONG, LONG, {"c": None})
     state.incr("n")
     state.flag_set("f", b"1", LONG)
     state.job_create("j", b"p", "me", LONG, LONG)
-    state.queue_push({"q": b"1"})
+    rounds = state.fetch_push({"q": b"1", "o": b"2"}, 0)
+    state.fetch_take("w", 2, LONG)
+    state.fetch_done([Done("o", b"e", LONG, rounds["o"], cache=False)], {})
+    state.heartbeat("w", LONG)
     keys = list(state.client.scan_iter(count=1000))
     assert len(keys) >= 10
     assert all(k.startswith(b"pre{x}*:") for k in keys), keys

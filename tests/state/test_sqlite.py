@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.sqlite_lock import sqlite_locked
 from udf_service.errors import ConfigError, StateError
-from udf_service.state import state_from_url
+from udf_service.state import BACKGROUND, state_from_url
 from udf_service.state.sqlite import SQLiteState
 
 from .contract import LONG, PAST_TTL, TTL, StateContract
@@ -89,7 +90,7 @@ def test_writer_waits_for_lock(tmp_path: Path) -> None:
     other.execute("begin immediate")
     threading.Timer(0.3, lambda: other.execute("commit")).start()
     started = time.monotonic()
-    assert state.claim("k", "me", LONG) is True
+    assert state.incr("k") == 1
     assert time.monotonic() - started >= 0.2
     other.close()
 
@@ -101,28 +102,101 @@ def test_lock_held_too_long_is_state_error(tmp_path: Path) -> None:
     other.execute("begin immediate")
     try:
         with pytest.raises(StateError, match="locked"):
-            state.claim("k", "me", LONG)
+            state.incr("k")
     finally:
         other.execute("rollback")
         other.close()
-    assert state.claim("k", "me", LONG) is True
+    assert state.incr("k") == 1
+
+
+def test_start_while_another_process_writes(tmp_path: Path) -> None:
+    """Opening while another process holds the write lock succeeds (a gunicorn worker that boots
+    then must not take the server down); calls fail with StateError until the lock clears."""
+    SQLiteState(str(tmp_path / "s.db")).close()
+    with sqlite_locked(tmp_path / "s.db"):
+        state = SQLiteState(str(tmp_path / "s.db"), busy_timeout_s=0.2)
+        with pytest.raises(StateError, match="locked"):
+            state.incr("k")
+    assert state.incr("k") == 1
+
+
+def test_start_on_a_fresh_file_while_locked(tmp_path: Path) -> None:
+    """The same when the file has no schema yet: it is created on the first call after the lock."""
+    with sqlite_locked(tmp_path / "s.db"):
+        state = SQLiteState(str(tmp_path / "s.db"), busy_timeout_s=0.2)
+    assert state.incr("k") == 1 and state.incr("k") == 2
 
 
 def test_sweep_deletes_expired_rows(tmp_path: Path) -> None:
     """sweep() deletes expired rows of every kind and counts them."""
     state = SQLiteState(str(tmp_path / "s.db"))
     state.cache_set_many({"a": b"1", "b": b"1"}, TTL)
-    state.claim("c", "me", TTL)
+    state.heartbeat("w", TTL)
     state.flag_set("f", b"1", TTL)
     state.incr("n", 1, TTL)
     state.job_create("j", b"p", "me", TTL, TTL)
     state.reserve_slot("l", TTL, 1)
     time.sleep(PAST_TTL)
-    assert state.sweep() == 7
+    assert state.sweep() == 7  # 2 cache rows, worker, flag, counter, job, limiter
     assert state.sweep() == 0
 
 
 def test_queue_survives_reopen_from_scratch(tmp_path: Path) -> None:
     """The queue is durable: a new state on the same file sees the queued items."""
-    SQLiteState(str(tmp_path / "s.db")).queue_push({"a": b"1"})
-    assert SQLiteState(str(tmp_path / "s.db")).queue_take("w", 5, LONG) == [("a", b"1")]
+    SQLiteState(str(tmp_path / "s.db")).fetch_push({"a": b"1"}, BACKGROUND)
+    assert [(i.key, i.payload) for i in SQLiteState(str(tmp_path / "s.db")).fetch_take("w", 5, LONG)] == [
+        ("a", b"1")
+    ]
+
+
+def test_deleted_file_is_noticed_and_recreated(tmp_path: Path) -> None:
+    """A state file deleted under a running service: the next call opens the new file at the
+    path (not the unlinked one), with a new epoch, so two workers never hold two databases."""
+    path = tmp_path / "s.db"
+    first, second = SQLiteState(str(path)), SQLiteState(str(path))
+    epoch = first.reserve_slot("l", 0.001, 1).epoch
+    first.incr("n")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    assert first.incr("n") == 1 and second.get_int("n") == 1  # both on the new file
+    assert first.reserve_slot("l", 0.001, 1).epoch != epoch
+    assert first.before_send("k", "w").epoch == second.before_send("k", "w").epoch
+
+
+def test_replaced_file_is_noticed(tmp_path: Path) -> None:
+    """A file replaced by another (a restore: the new file, without the old -wal and -shm) is
+    followed, not the old inode."""
+    path = tmp_path / "s.db"
+    state = SQLiteState(str(path))
+    state.incr("n", 5)
+    other = SQLiteState(str(tmp_path / "other.db"))
+    other.incr("n", 7)
+    other.close()
+    for suffix in ("-wal", "-shm"):  # they belong to the old file; a restore removes them
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    (tmp_path / "other.db").replace(path)
+    assert state.get_int("n") == 7
+
+
+def test_files_of_the_previous_release_are_migrated(tmp_path: Path) -> None:
+    """A state file written by 0.1 (cache without a lead column, the refill queue) opens: cached
+    answers stay (they were paid for) and queued refill work becomes background fetch work."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            """
+            create table cache (ns text, key text, value blob not null, expires_at real not null,
+                primary key (ns, key)) without rowid;
+            create table claims (ns text, key text, owner text not null, expires_at real not null,
+                primary key (ns, key)) without rowid;
+            create table queue (seq integer primary key autoincrement, ns text not null,
+                key text not null, payload blob not null, owner text,
+                lease_until real not null default 0, unique (ns, key));
+            """
+        )
+        db.execute("insert into cache values ('sixsense-udf', 'k', x'76', 9e12)")
+        db.execute("insert into queue (ns, key, payload) values ('sixsense-udf', 'q', x'6c656164')")
+    state = SQLiteState(str(path))
+    assert state.cache_get_many(["k"]) == {"k": b"v"}
+    assert state.fetch_depth() == {BACKGROUND: 1}
+    assert [i.payload for i in state.fetch_take("w", 1, LONG)] == [b"lead"]

@@ -20,9 +20,9 @@ from ..errors import ProtocolError
 from ..leads import ARGUMENTS_HINT, MAX_ARGS
 from ..values import dumps
 from .compression import read_json
+from .limits import BIGQUERY_MAX_ANSWER_BYTES, check_answer, check_rows
 
 MAX_ERROR_CHARS = 900  # BigQuery shows errorMessage only when it is under 1 KB
-RETRIED_STATUSES = frozenset({408, 429, 500, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ def decode(body: bytes, headers: Mapping[str, str], max_bytes: int) -> Request:
     calls = document["calls"]
     if not isinstance(calls, list):
         raise ProtocolError('"calls" must be an array of argument arrays, one per row')
+    check_rows(len(calls), "bigquery", "calls")
     context = document.get("userDefinedContext") or {}
     if not isinstance(context, dict):
         raise ProtocolError('"userDefinedContext" must be a JSON object')
@@ -87,8 +88,13 @@ def _text(value: object) -> str | None:
 
 
 def encode(values: Sequence[object]) -> bytes:
-    """The 200 body: one reply per call, in call order. A JSON return value is the value itself."""
-    return dumps({"replies": list(values)})
+    """The 200 body: one reply per call, in call order. A JSON return value is the value itself.
+
+    ProtocolError (413) when the body is past BIGQUERY_MAX_ANSWER_BYTES.
+    """
+    body = dumps({"replies": list(values)})
+    check_answer(len(body), BIGQUERY_MAX_ANSWER_BYTES, "bigquery", len(values))
+    return body
 
 
 def error(message: str) -> bytes:

@@ -18,10 +18,9 @@ from ..errors import ProtocolError
 from ..leads import ARGUMENTS_HINT, MAX_ARGS
 from ..values import dumps
 from .compression import read_json
+from .limits import MAX_ROWS as MAX_ROWS  # re-exported: the cap is shared by every route
+from .limits import SNOWFLAKE_MAX_ANSWER_BYTES, check_answer, check_rows
 
-# Far above what Snowflake sends (~4,096 rows unset, MAX_BATCH_ROWS when set) and about where an
-# answer of ~1.5 KB a row reaches Snowflake's 10 MB response limit.
-MAX_ROWS = 5000
 BATCH_ID_HEADER = "sf-external-function-query-batch-id"
 QUERY_ID_HEADER = "sf-external-function-current-query-id"
 FUNCTION_NAME_HEADER = "sf-external-function-name"
@@ -47,12 +46,7 @@ def decode(body: bytes, headers: Mapping[str, str], max_bytes: int) -> Batch:
     data = document["data"]
     if not isinstance(data, list):
         raise ProtocolError('"data" must be an array of rows')
-    if len(data) > MAX_ROWS:
-        raise ProtocolError(
-            f"{len(data)} rows in one batch; at most {MAX_ROWS} are accepted (the answer would pass "
-            "Snowflake's 10 MB limit): set MAX_BATCH_ROWS on the function",
-            status=413,
-        )
+    check_rows(len(data), "snowflake")
     row_numbers: list[int] = []
     rows: list[list[Any]] = []
     for index, row in enumerate(data):
@@ -81,7 +75,12 @@ def _row_number(index: int, row: object) -> int:
 
 
 def encode(row_numbers: Sequence[int], values: Sequence[object]) -> bytes:
-    """The response body: one [row_number, value] pair per input row, in input order."""
+    """The response body: one [row_number, value] pair per input row, in input order.
+
+    ProtocolError (413) when the body is past Snowflake's 10 MB: it would reject it anyway.
+    """
     if len(row_numbers) != len(values):
         raise ValueError("one value per row is required")
-    return dumps({"data": [[n, v] for n, v in zip(row_numbers, values, strict=True)]})
+    body = dumps({"data": [[n, v] for n, v in zip(row_numbers, values, strict=True)]})
+    check_answer(len(body), SNOWFLAKE_MAX_ANSWER_BYTES, "snowflake", len(values))
+    return body

@@ -2,9 +2,11 @@
 
 BigQuery has no asynchronous protocol, so a request answers within UDF_SYNC_BUDGET_S (plus at
 most one upstream call already under way): leads not fetched by then are rows with status `error`
-and a sentence saying so, never a failed request. The next query finds the fetched ones cached.
+and a sentence saying so, never a failed request. Their fetches go on, so the next query finds
+them cached.
 Errors keep the statuses the app decides (400 for bad requests, 424 when 6sense rejects the
-token, 503 when the state backend is down), with the body BigQuery shows: `{"errorMessage"}`.
+token, 503 when the state backend is down), with the body BigQuery shows: `{"errorMessage"}`
+(the app's error handler picks that body for this blueprint).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from flask import Blueprint, Response, request
 
 from .. import metrics
@@ -22,7 +23,7 @@ from ..engine import Row
 from ..leads import lead_from_args
 from ..protocols import bigquery
 from ..protocols.compression import compress
-from ..services import services
+from ..runtime import current
 
 bp = Blueprint("bigquery", __name__, url_prefix="/bigquery")
 log = logging.getLogger("udf_service.bigquery")
@@ -31,43 +32,30 @@ log = logging.getLogger("udf_service.bigquery")
 @bp.post("/people/full")
 def people_full() -> Response:
     """Every call's value, fetched within the sync budget; rows past it are `error`, not a failure."""
-    svc, started = services(), time.monotonic()
+    rt, started = current(), time.monotonic()
     call, rows = _decode()
-    values = svc.engine.enrich(rows, time.time() + svc.settings.sync_budget_s)
+    values = rt.engine.enrich(rows, rt.engine.deadline(rt.settings.sync_budget_s))
     return _replies(call, values, "bigquery_full", started)
 
 
 @bp.post("/people/full/cached")
 def people_full_cached() -> Response:
     """Never waits on 6sense: cached values now, `pending` for misses (fetched in the background)."""
-    svc, started = services(), time.monotonic()
+    rt, started = current(), time.monotonic()
     call, rows = _decode()
-    values = svc.refill.cached_or_queued(rows)
+    values = rt.engine.queue(rt.engine.lookup(rows))
     return _replies(call, values, "bigquery_cached", started)
 
 
-@bp.after_request
-def error_message_body(response: Response) -> Response:
-    """BigQuery shows `{"errorMessage": ...}`; the app's handlers answer `{"error": ...}`: translate."""
-    if response.status_code == 200 or response.mimetype != "application/json":
-        return response
-    try:
-        document = orjson.loads(response.get_data())
-    except orjson.JSONDecodeError:
-        return response
-    if isinstance(document, dict) and "error" in document:
-        response.set_data(bigquery.error(str(document["error"])))
-    return response
-
-
 def _decode() -> tuple[bigquery.Request, list[Row]]:
-    svc = services()
-    call = bigquery.decode(request.get_data(), request.headers, svc.settings.max_body_bytes)
-    default_country = svc.settings.default_country
+    settings = current().settings
+    call = bigquery.decode(request.get_data(), request.headers, settings.max_body_bytes)
+    default_country = settings.default_country
     return call, [lead_from_args(args, default_country) for args in call.calls]
 
 
 def _replies(call: bigquery.Request, values: Sequence[Any], route: str, started: float) -> Response:
+    encoded = bigquery.encode(values)  # 413 past the answer size limit, before anything is counted
     statuses = metrics.count_rows(route, values)
     seconds = time.monotonic() - started
     metrics.BATCH_SECONDS.labels(route, "200").observe(seconds)
@@ -83,7 +71,7 @@ def _replies(call: bigquery.Request, values: Sequence[Any], route: str, started:
             "statuses": statuses,
         },
     )
-    body, encoding = compress(bigquery.encode(values), request.headers.get("Accept-Encoding"))
+    body, encoding = compress(encoded, request.headers.get("Accept-Encoding"))
     response = Response(body, status=200, mimetype="application/json")
     if encoding:
         response.headers["Content-Encoding"] = encoding

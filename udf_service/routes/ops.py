@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import hmac
+import logging
 from importlib import resources
 
 import orjson
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 
-from .. import metrics
+from .. import __version__, metrics, usage
 from ..errors import StateError
-from ..guards import LIMITER_NAME
-from ..services import services
+from ..failures import STATE_UNAVAILABLE
+from ..runtime import current
 
 bp = Blueprint("ops", __name__)
+log = logging.getLogger("udf_service.ops")
 
 
 def _json(document: object, status: int = 200) -> Response:
@@ -21,56 +24,54 @@ def _json(document: object, status: int = 200) -> Response:
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    """Liveness: the process answers. Touches nothing upstream or in the state backend."""
-    return _json({"status": "ok"})
+    """Liveness: the process answers (and which release it runs). Touches nothing upstream or in
+    the state backend."""
+    return _json({"status": "ok", "version": __version__})
 
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    """Readiness: the state backend answers and a token is configured (or the simulator)."""
-    svc = services()
-    upstream = "simulator" if svc.settings.simulate else "6sense"
+    """Readiness: the state backend accepts a write (a full disk or a Redis at maxmemory still
+    answers reads) and a token is configured (or the simulator)."""
+    rt = current()
     try:
-        svc.state.ping()
+        rt.state.ping(write=True)
     except StateError as exc:
-        return _json({"status": "not_ready", "reason": f"state backend unavailable: {exc}"}, 503)
-    return _json({"status": "ready", "upstream": upstream, "state": svc.settings.state_url.split(":", 1)[0]})
+        log.warning("not_ready", extra={"error": str(exc)[:300]})
+        document = {"status": "not_ready", "reason": STATE_UNAVAILABLE}
+        if _has_secret():  # hosts, ports and the backend's words only for who holds the secret
+            document["detail"] = str(exc)[:300]
+        return _json(document, 503)
+    upstream = "simulator" if rt.settings.simulate else "6sense"
+    return _json({"status": "ready", "upstream": upstream, "state": rt.settings.state_url.split(":", 1)[0]})
+
+
+def _has_secret() -> bool:
+    """The request carries the shared secret (/readyz is open to probes, which do not)."""
+    settings = current().settings
+    if not settings.auth_header or not settings.auth_secret:
+        return False
+    given = request.headers.get(settings.auth_header, "").encode()
+    return hmac.compare_digest(given, settings.auth_secret.encode())
 
 
 @bp.get("/metrics")
 def prometheus() -> Response:
-    svc = services()
+    rt = current()
     try:
-        metrics.QUEUE_DEPTH.set(svc.state.queue_depth())
-        metrics.CACHE_ENTRIES.set(svc.state.cache_count())
-        svc.engine.guards.budget_left()
-        svc.engine.guards.quota_open()
+        usage.collect(rt)  # sets the queue, ETA, cache, budget, circuit and jobs gauges
+        metrics.STATE_UP.set(1)
     except StateError:
-        pass  # the scrape still shows everything the workers counted
+        metrics.STATE_UP.set(0)  # the scrape still shows everything the workers counted
     body, content_type = metrics.render()
     return Response(body, content_type=content_type)
 
 
 @bp.get("/usage")
-def usage() -> Response:
-    """What this deployment spent and has left: calls, matched leads, budget, queue, limiter."""
-    svc = services()
-    guards = svc.engine.guards
-    retry_in = guards.quota_retry_in()
-    document = {
-        **guards.usage(),
-        "daily_call_budget": svc.settings.daily_call_budget,
-        "daily_budget_left": guards.budget_left(),
-        "queue_depth": svc.state.queue_depth(),
-        "cache_entries": svc.state.cache_count(),
-        "limiter": {
-            "rate_limit": f"{svc.settings.rate_limit.amount}/{svc.settings.rate_limit.per_s:g}s",
-            "interval_s": round(svc.settings.upstream_interval_s, 4),
-            "backlog_s": round(svc.state.slot_backlog(LIMITER_NAME), 3),
-        },
-        "quota_circuit": {"open": retry_in is not None, "retry_in_s": retry_in},
-    }
-    return _json(document)
+def usage_document() -> Response:
+    """What this deployment spent and has left: calls, matched leads, budget, queue and its ETA,
+    cache hit ratio, circuits, jobs and the last errors (docs/status.md lists every key)."""
+    return _json(usage.collect(current()))
 
 
 @bp.get("/openapi.json")

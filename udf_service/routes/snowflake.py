@@ -1,6 +1,7 @@
 """Snowflake external functions and SPCS service functions: `/snowflake/people/full[...]`.
 
-Each view reads straight down: decode the batch, ask the engine, encode the answer.
+Each view reads straight down: decode the batch, one cache read, answer (now, after waiting, or
+as an async job), encode.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from flask import Blueprint, Response, request
 from .. import metrics
 from ..engine import Row
 from ..errors import ProtocolError
-from ..jobs import Outcome
 from ..leads import lead_from_args
 from ..protocols import snowflake
 from ..protocols.compression import compress
-from ..services import services
+from ..runtime import current
+from ..snowflake_jobs import Outcome
 
 bp = Blueprint("snowflake", __name__, url_prefix="/snowflake")
 log = logging.getLogger("udf_service.snowflake")
@@ -28,17 +29,15 @@ log = logging.getLogger("udf_service.snowflake")
 @bp.post("/people/full")
 def people_full() -> Response:
     """Wait mode: 200 when the batch is done within the sync budget, else 202 and keep working."""
-    svc, started = services(), time.monotonic()
+    rt, started = current(), time.monotonic()
     batch, rows = _decode()
-    values, misses = svc.engine.lookup(rows)
-    if not misses:
-        return _data(batch, values, "full", started)
+    lookup = rt.engine.lookup(rows)
+    if not lookup.misses:
+        return _data(batch, lookup.values, "full", started)  # type: ignore[arg-type]
+    budget = rt.settings.sync_budget_s
     if batch.batch_id is None:  # no id to poll with: answer within the budget, whatever it takes
-        values = svc.engine.enrich(rows, time.time() + svc.settings.sync_budget_s)
-        return _data(batch, values, "full", started)
-    outcome = svc.jobs.submit(
-        batch.batch_id, batch.row_numbers, rows, len(misses), svc.settings.sync_budget_s
-    )
+        return _data(batch, rt.engine.answer(lookup, rt.engine.deadline(budget)), "full", started)
+    outcome = rt.jobs.submit(batch.batch_id, batch.row_numbers, rows, lookup, budget)
     return _outcome(outcome, "full", started, batch)
 
 
@@ -49,46 +48,34 @@ def people_full_poll() -> Response:
     batch_id = request.headers.get(snowflake.BATCH_ID_HEADER)
     if not batch_id:
         raise ProtocolError(f"a GET poll needs the {snowflake.BATCH_ID_HEADER} header")
-    outcome = services().jobs.poll(batch_id)
-    if outcome is None:
-        # 503, not 404: Snowflake retries it. A job that a restarted state backend lost is
-        # re-registered by the worker running it within seconds; a truly unknown id (expired
-        # after UDF_JOB_TTL_S) only comes from a query that was abandoned long ago.
-        raise ProtocolError(
-            f"unknown batch id {batch_id[:80]!r}: no such job in the state backend (it may be "
-            "re-registered shortly if the backend restarted; results expire after UDF_JOB_TTL_S)",
-            503,
-        )
-    return _outcome(outcome, "poll", started)
+    return _outcome(current().jobs.poll(batch_id), "poll", started)
 
 
 @bp.post("/people/full/cached")
 def people_full_cached() -> Response:
     """Never waits on 6sense: cached values now, `pending` for misses (fetched in the background)."""
-    svc, started = services(), time.monotonic()
+    rt, started = current(), time.monotonic()
     batch, rows = _decode()
-    values = svc.refill.cached_or_queued(rows)
-    return _data(batch, values, "cached", started)
+    return _data(batch, rt.engine.queue(rt.engine.lookup(rows)), "cached", started)
 
 
 @bp.post("/people/full/estimate")
 def people_full_estimate() -> Response:
     """Cost preview: per row, would answering it call 6sense, and why. Calls nothing."""
-    svc, started = services(), time.monotonic()
+    rt, started = current(), time.monotonic()
     batch, rows = _decode()
-    return _data(batch, svc.engine.estimate(rows), "estimate", started)
+    return _data(batch, rt.engine.estimate(rows), "estimate", started)
 
 
 def _decode() -> tuple[snowflake.Batch, list[Row]]:
-    svc = services()
-    batch = snowflake.decode(request.get_data(), request.headers, svc.settings.max_body_bytes)
-    default_country = svc.settings.default_country
-    return batch, [lead_from_args(row, default_country) for row in batch.rows]
+    settings = current().settings
+    batch = snowflake.decode(request.get_data(), request.headers, settings.max_body_bytes)
+    return batch, [lead_from_args(row, settings.default_country) for row in batch.rows]
 
 
 def _data(batch: snowflake.Batch, values: Sequence[Any], route: str, started: float) -> Response:
-    statuses = metrics.count_rows(route, values)
     body = snowflake.encode(batch.row_numbers, values)
+    statuses = metrics.count_rows(route, values)
     return _outcome(Outcome(200, body), route, started, batch, statuses)
 
 

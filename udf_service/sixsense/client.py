@@ -1,161 +1,99 @@
-"""The 6sense HTTP client: one pooled session, timeouts, retries by status class.
+"""The 6sense HTTP client: one pooled httpx client, timeouts, and one attempt per `send()`.
 
-`fetch()` turns one lead into an `Answer`, spending at most the retry policy's budget and never
-running past the caller's deadline. Before every attempt it waits its turn on the shared pacer, so
-retries count against the rate limit like first calls. 401/403 raise `UpstreamAuthError`: the
-whole batch fails with a message about the token, since every other row would fail the same way.
-`requests` exceptions never leave this module: `_map_transport_errors` turns them into ours.
+`send()` makes exactly one `POST /v2/people/full` for one lead and says what came back as an
+`Answer`; deciding whether to try again, when, and under which rate-limit slot is the fetcher's
+job (`udf_service.fetching`), because every attempt must be paced and re-checked before it goes
+out. The transport is injectable (`httpx.BaseTransport`): production uses httpx's own HTTP
+transport, the simulator mode and the tests pass `SimulatorTransport` or an `httpx.MockTransport`.
+
+httpx was chosen over requests for exactly that: a transport is a first-class, public interface
+there (`MockTransport`, `WSGITransport`), and its exception tree separates "never sent" from
+"sent, then lost" cleanly. httpx exceptions never leave this module: `map_transport_errors`
+turns each into ours, and `tests/sixsense/test_client.py` fails when a new one goes unmapped.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+import httpx
 import orjson
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+from .. import __version__
 from ..errors import (
     UpstreamAuthError,
     UpstreamBadBody,
     UpstreamConnectError,
     UpstreamConnectionLost,
-    UpstreamError,
     UpstreamRateLimited,
     UpstreamReadTimeout,
     UpstreamTransportError,
 )
 from ..leads import Lead
-from .retry import RetryPolicy, parse_retry_after
-
-log = logging.getLogger("udf_service.sixsense")
+from .retry import parse_retry_after
 
 PATH = "/v2/people/full"
-USER_AGENT = "sixsense-udf/0.1 (+warehouse adapter)"
-
-
-class DeadlineExceeded(Exception):
-    """The caller's deadline passes before the next attempt could start."""
-
-
-class Pacer(Protocol):
-    """Spaces upstream calls under the shared rate limit (see engine.SharedPacer)."""
-
-    def wait_turn(self, deadline: float) -> None: ...
-
-    def slow_down(self, seconds: float) -> None: ...
+USER_AGENT = f"sixsense-udf/{__version__} (+warehouse adapter)"
+FINAL_OUTCOMES = {400: "invalid_input", 402: "quota_exhausted", 404: "no_match"}
 
 
 @dataclass(frozen=True)
 class Answer:
-    """What 6sense said about one lead, after retries.
+    """What 6sense said about one lead in one attempt.
 
-    outcome: ok (payload holds the JSON), no_match, invalid_input, quota_exhausted or error.
+    outcome: ok (payload holds the JSON), no_match, invalid_input, quota_exhausted or error
+    (then `http_status` says which status; the fetcher decides whether it is worth another try).
     """
 
     outcome: str
     payload: dict[str, Any] | None = None
     error: str | None = None
     http_status: int | None = None
-    attempts: int = 0
 
 
 class SixsenseClient:
-    """Calls `POST {base_url}/v2/people/full` for one lead at a time, thread-safe."""
+    """Calls `POST {base_url}/v2/people/full` for one lead at a time; thread-safe."""
 
     def __init__(
         self,
         base_url: str,
         token: str,
         *,
+        transport: httpx.BaseTransport | None = None,
         connect_timeout_s: float = 3.05,
         read_timeout_s: float = 15.0,
-        pool_size: int = 8,
-        policy: RetryPolicy | None = None,
+        pool_size: int = 16,
         observe: Callable[[str], None] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.time,
     ) -> None:
-        self.url = base_url.rstrip("/") + PATH
-        self.timeout = (connect_timeout_s, read_timeout_s)
-        self.policy = policy or RetryPolicy()
-        self.observe = observe or (lambda _label: None)
-        self.sleep = sleep
-        self.clock = clock
-        self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.headers.update(
-            {"Authorization": f"Token {token}", "User-Agent": USER_AGENT, "Accept": "application/json"}
+        limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
+        self.http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            transport=transport or httpx.HTTPTransport(limits=limits, retries=0),
+            timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s, pool=connect_timeout_s),
+            headers={
+                "Authorization": f"Token {token}",
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+            },
         )
+        self.observe = observe or (lambda _label: None)
 
     def close(self) -> None:
-        self.session.close()
+        self.http.close()
 
-    def fetch(self, lead: Lead, pacer: Pacer, deadline: float) -> Answer:
-        """One lead's answer. Raises UpstreamAuthError (401/403) and DeadlineExceeded."""
-        policy = self.policy
-        attempts = 0
-        failure = ""
-        while True:
-            try:
-                pacer.wait_turn(deadline)
-            except DeadlineExceeded:
-                if attempts == 0:
-                    raise
-                return Answer("error", error=f"{failure}; no time left to retry", attempts=attempts)
-            attempts += 1
-            try:
-                answer = self._attempt(lead)
-            except UpstreamRateLimited as exc:
-                policy = policy.increment(status=exc.status)
-                pause = policy.sleep_for(exc.retry_after)
-                pacer.slow_down(pause)
-                failure = f"6sense answered HTTP {exc.status} (rate limited)"
-            except UpstreamTransportError as exc:
-                kind = _error_kind(exc)
-                self.observe(f"{kind}_error")
-                policy = policy.increment(error=kind)
-                pause = policy.sleep_for(None)
-                failure = f"6sense call failed: {exc}"
-            else:
-                if answer.http_status is None or not policy.is_retryable_status(answer.http_status):
-                    return _with_attempts(answer, attempts)
-                policy = policy.increment(status=answer.http_status)
-                pause = policy.sleep_for(None)
-                failure = answer.error or f"6sense answered HTTP {answer.http_status}"
-            if policy.is_exhausted():
-                log.warning(
-                    "upstream_gave_up",
-                    extra={"email_hash": lead.email_hash, "attempts": attempts, "failure": failure[:200]},
-                )
-                return Answer(
-                    "error", error=f"{failure}; gave up after {attempts} attempts", attempts=attempts
-                )
-            if self.clock() + pause >= deadline:
-                return Answer("error", error=f"{failure}; no time left to retry", attempts=attempts)
-            log.debug(
-                "upstream_retry",
-                extra={
-                    "email_hash": lead.email_hash,
-                    "attempt": attempts,
-                    "failure": failure[:200],
-                    "pause_s": round(pause, 3),
-                },
-            )
-            self.sleep(pause)
-
-    def _attempt(self, lead: Lead) -> Answer:
-        with _map_transport_errors():
-            response = self.session.post(self.url, data=lead.form(), timeout=self.timeout)
-            body = response.content
+    def send(self, lead: Lead) -> Answer:
+        """One attempt. Raises UpstreamRateLimited (429), UpstreamAuthError (401/403) and
+        UpstreamTransportError subclasses; every other status is an `Answer`."""
+        try:
+            with map_transport_errors():
+                response = self.http.post(PATH, data=lead.form())
+                body = response.content
+        except UpstreamTransportError as exc:
+            self.observe(f"{error_kind(exc)}_error")
+            raise
         status = response.status_code
         self.observe(str(status))
         if status == 200:
@@ -165,16 +103,13 @@ class SixsenseClient:
             raise UpstreamRateLimited(429, message, parse_retry_after(response.headers.get("Retry-After")))
         if status in (401, 403):
             raise UpstreamAuthError(status, message)
-        outcome = {400: "invalid_input", 402: "quota_exhausted", 404: "no_match"}.get(status, "error")
+        outcome = FINAL_OUTCOMES.get(status, "error")
         detail = f"6sense answered HTTP {status}" + (f": {message}" if message else "")
         return Answer(outcome, error=None if outcome == "no_match" else detail, http_status=status)
 
 
-def _with_attempts(answer: Answer, attempts: int) -> Answer:
-    return Answer(answer.outcome, answer.payload, answer.error, answer.http_status, attempts)
-
-
-def _error_kind(exc: UpstreamError) -> str:
+def error_kind(exc: UpstreamTransportError) -> str:
+    """The retry budget a transport failure spends: connect (never sent), body, or read."""
     if isinstance(exc, UpstreamConnectError):
         return "connect"
     if isinstance(exc, UpstreamBadBody):
@@ -204,19 +139,24 @@ def _message(body: bytes) -> str:
 
 
 @contextlib.contextmanager
-def _map_transport_errors() -> Iterator[None]:
-    """Translate every `requests` failure into an UpstreamTransportError subclass."""
+def map_transport_errors() -> Iterator[None]:
+    """Translate every httpx failure into an UpstreamTransportError subclass.
+
+    The split that matters is whether 6sense can have received the request: a connect failure,
+    a pool timeout or a failed write means it did not (safe to send again); a read timeout or a
+    connection lost after the request went out means it may have answered, and billed.
+    """
     try:
         yield
-    except requests.exceptions.ConnectTimeout as exc:
-        raise UpstreamConnectError("connect timed out") from exc
-    except requests.exceptions.ReadTimeout as exc:
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise UpstreamConnectError("could not connect") from exc
+    except (httpx.WriteError, httpx.WriteTimeout) as exc:
+        raise UpstreamConnectError("the request could not be sent") from exc
+    except httpx.ReadTimeout as exc:
         raise UpstreamReadTimeout("no answer within the read timeout") from exc
-    except requests.exceptions.ConnectionError as exc:
-        reason = exc.args[0] if exc.args else None
-        inner = getattr(reason, "reason", reason)
-        if isinstance(inner, NewConnectionError | ConnectTimeoutError):
-            raise UpstreamConnectError("could not connect") from exc
+    except (httpx.ReadError, httpx.RemoteProtocolError, httpx.CloseError) as exc:
         raise UpstreamConnectionLost("connection lost after the request was sent") from exc
-    except requests.exceptions.RequestException as exc:
-        raise UpstreamTransportError(f"{type(exc).__name__}") from exc
+    except httpx.DecodingError as exc:
+        raise UpstreamBadBody("the answer could not be decoded") from exc
+    except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, httpx.CookieConflict) as exc:
+        raise UpstreamTransportError(type(exc).__name__) from exc

@@ -13,16 +13,34 @@ This class is the spec: each method's docstring is its contract, and
 ``StateError`` (``from`` the original), never as a driver exception. Keys are opaque strings chosen
 by the engine (hashes, never raw emails); a backend may add its own prefix.
 
+How a lead is fetched once, whoever asks (the *fetch queue*):
+
+    fetch_push   a requester queues its misses (one call for a whole batch); a key already queued
+                 is not queued again, so every requester of one lead waits for the same fetch
+    fetch_take   a fetcher (any worker, any host) leases ready items, most urgent first
+    reserve_slot one send slot under the shared rate limit, counted against the call budget
+    before_send  right before the call: not cached meanwhile, still ours, same schedule epoch
+    fetch_done   the answer cached (or kept as a short-lived outcome) and the item removed,
+                 in one write; requesters read it with ``answers_get``
+
 Time: ``now()`` is the backend's clock in seconds since the epoch (float). Every expiry below is
 measured on that clock. An entry whose expiry has passed behaves exactly as if it were absent;
 backends may delete it lazily or in ``sweep()``.
+
+Epoch: a random token the backend creates on first use and keeps for its life. A backend that
+lost everything (Redis restarted empty, a SQLite file deleted or replaced) has a new epoch, so a
+slot reserved under the old schedule is recognised as void before anyone sends on it.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+
+#: Priorities of the fetch queue, most urgent first.
+INTERACTIVE = 0  # a query is waiting (sync POST or async job)
+BACKGROUND = 1  # the cached route and backfills: fetched when nobody is waiting
 
 
 @dataclass(frozen=True)
@@ -45,8 +63,82 @@ class Job:
         return self.result is not None
 
 
+@dataclass(frozen=True)
+class Item:
+    """One queued lead: its cache key, the payload the requester wrote, and its round.
+
+    ``round`` numbers the queueing: every time a key is queued anew (after the previous fetch of
+    it finished) it gets a higher round, so a requester can tell the answer to *its* fetch from a
+    stale outcome of an earlier one.
+    """
+
+    key: str
+    payload: bytes
+    round: int
+
+
+@dataclass(frozen=True)
+class Done:
+    """A finished fetch, as ``fetch_done`` stores it.
+
+    ``cache`` true: ``value`` is cached for ``ttl_s`` (with ``lead``, the normalised lead fields
+    as JSON, kept beside it for ``cache_scan``). ``cache`` false: ``value`` is an *outcome*
+    (an error, a quota or budget answer) kept ``ttl_s`` only for the requesters of ``round``.
+    ``value`` None: nothing to store (the answer was cached meanwhile); only the item goes.
+    """
+
+    key: str
+    value: bytes | None
+    ttl_s: float
+    round: int
+    cache: bool = True
+    lead: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """The answer of ``reserve_slot``.
+
+    ``wait_s``: seconds until the slot (0.0: send now), or None when no slot is free within the
+    caller's ``max_wait_s``. ``capped``: the cap counter had reached its limit, so nothing was
+    reserved or counted. ``epoch``: the backend's epoch the slot belongs to.
+    """
+
+    wait_s: float | None
+    epoch: str
+    capped: bool = False
+
+
+@dataclass(frozen=True)
+class SendCheck:
+    """What ``before_send`` read: may this fetcher still send for this key?"""
+
+    cached: bool  # a fresh cache entry exists: do not send
+    held: bool  # the caller still holds the item's lease
+    epoch: str  # the backend's epoch now
+    flags: frozenset[str]  # which of the asked flags are set (e.g. an open circuit)
+
+
+@dataclass(frozen=True)
+class Answers:
+    """What ``answers_get`` found: fresh cache entries, and outcomes with their round."""
+
+    cached: dict[str, bytes]
+    outcomes: dict[str, tuple[int, bytes]]
+
+
+@dataclass(frozen=True)
+class CacheRecord:
+    """One fresh cache entry, as ``cache_scan`` yields it."""
+
+    key: str
+    value: bytes
+    lead: bytes | None
+    expires_at: float
+
+
 class State(ABC):
-    """Shared state: cache, claims, limiter, counters, flags, jobs and the refill queue."""
+    """Shared state: cache, fetch queue, limiter, counters, flags and jobs."""
 
     # ------------------------------------------------------------------ lifecycle
     @abstractmethod
@@ -54,16 +146,14 @@ class State(ABC):
         """The backend's clock, seconds since the epoch."""
 
     @abstractmethod
-    def ping(self) -> None:
-        """Return if the backend answers; raise StateError otherwise. Used by /readyz."""
+    def ping(self, write: bool = False) -> None:
+        """Return if the backend answers (and, with ``write``, accepts a small write); raise
+        StateError otherwise. ``/readyz`` proves a write: a full disk or a Redis at maxmemory
+        still answers reads."""
 
     @abstractmethod
     def close(self) -> None:
-        """Release connections. The object may be reopened by calling ``reopen()``."""
-
-    @abstractmethod
-    def reopen(self) -> None:
-        """Drop inherited connections and open new ones (gunicorn ``post_fork``)."""
+        """Release connections; the next call opens new ones (also after a fork)."""
 
     def sweep(self) -> int:
         """Delete expired entries of every kind; return how many were deleted. Optional."""
@@ -75,41 +165,86 @@ class State(ABC):
         """Map each key that holds a fresh (unexpired) value to that value. Missing keys are absent."""
 
     @abstractmethod
-    def cache_set_many(self, items: Mapping[str, bytes], ttl_s: float) -> None:
-        """Store every item for ``ttl_s`` seconds, replacing earlier values. ``ttl_s`` > 0."""
+    def cache_set_many(
+        self, items: Mapping[str, bytes], ttl_s: float, leads: Mapping[str, bytes] | None = None
+    ) -> None:
+        """Store every item for ``ttl_s`` seconds, replacing earlier values. ``ttl_s`` > 0.
+
+        ``leads`` maps keys to the normalised lead fields (JSON), kept beside the value for
+        ``cache_scan`` (export); a key without one keeps none.
+        """
 
     @abstractmethod
     def cache_count(self) -> int:
         """How many fresh entries the cache holds (for /usage; may be approximate on Redis)."""
 
-    # ------------------------------------------------------------------ claims
     @abstractmethod
-    def claim(self, key: str, owner: str, ttl_s: float) -> bool:
-        """Take the claim on ``key`` for ``owner`` for ``ttl_s`` seconds, atomically.
+    def cache_scan(self, batch: int = 500) -> Iterator[CacheRecord]:
+        """Every fresh cache entry, in no particular order, read ``batch`` at a time."""
 
-        True when the key was free, expired, or already held by ``owner`` (then the expiry is
-        renewed). False when another owner holds an unexpired claim. This is how one lead being
-        fetched by one worker is awaited, not fetched again, by every other worker and host.
+    # ------------------------------------------------------------------ fetch queue
+    @abstractmethod
+    def fetch_push(self, items: Mapping[str, bytes], priority: int) -> dict[str, int]:
+        """Queue each key with its payload unless it is queued already; return every key's round.
+
+        A key already queued keeps its payload and round, and its priority becomes ``priority``
+        if that is more urgent (lower). New keys get a round higher than any before.
         """
 
     @abstractmethod
-    def release(self, key: str, owner: str) -> None:
-        """Drop the claim on ``key`` if ``owner`` holds it; otherwise do nothing."""
+    def fetch_take(
+        self, owner: str, limit: int, lease_s: float, keys: Sequence[str] | None = None
+    ) -> list[Item]:
+        """Lease up to ``limit`` ready items to ``owner`` for ``lease_s``, most urgent then oldest.
+
+        Ready: not leased, or leased with an expired lease. With ``keys``, only those keys are
+        taken (a caller fetching its own leads).
+        """
 
     @abstractmethod
-    def claim_holder(self, key: str) -> str | None:
-        """The owner of the unexpired claim on ``key``, or None."""
+    def fetch_renew(self, owner: str, keys: Iterable[str], lease_s: float) -> set[str]:
+        """Extend ``owner``'s leases on ``keys`` to ``lease_s`` from now; return the keys still held."""
+
+    @abstractmethod
+    def fetch_release(self, owner: str, keys: Iterable[str]) -> None:
+        """Give the items back unfetched (ready again at once), where ``owner`` holds them."""
+
+    @abstractmethod
+    def fetch_done(self, done: Sequence[Done], counters: Mapping[str, tuple[int, float | None]]) -> None:
+        """Atomically: store each answer (cache entry or outcome), remove its item from the queue
+        (whoever holds it: the answer is there now) unless the key was queued again since (its
+        round differs), and add ``counters`` (key -> amount, ttl on creation)."""
+
+    @abstractmethod
+    def fetch_depth(self) -> dict[int, int]:
+        """How many items are queued, by priority (leased or not)."""
+
+    @abstractmethod
+    def answers_get(self, keys: Sequence[str]) -> Answers:
+        """Fresh cache entries and unexpired outcomes of ``keys``, in one read."""
+
+    @abstractmethod
+    def before_send(self, key: str, owner: str, flags: Sequence[str] = ()) -> SendCheck:
+        """One read right before a paid call: cached? lease held by ``owner``? epoch? flags set?"""
 
     # ------------------------------------------------------------------ rate limiter
     @abstractmethod
-    def reserve_slot(self, name: str, interval_s: float, max_wait_s: float) -> float | None:
-        """Reserve the next send slot of the limiter ``name`` (GCRA with a burst of one).
+    def reserve_slot(
+        self,
+        name: str,
+        interval_s: float,
+        max_wait_s: float,
+        counters: Mapping[str, float | None] | None = None,
+        cap: tuple[str, int] | None = None,
+    ) -> Reservation:
+        """Reserve the next send slot of the limiter ``name`` (GCRA with a burst of one), atomically.
 
-        Atomically: ``start = max(tat, now)``; if ``start - now > max_wait_s`` return None and
-        change nothing; else set ``tat = start + interval_s`` and return ``start - now`` (the
-        seconds the caller must wait before sending; 0.0 when it may send at once). ``tat`` is
-        kept per ``name``; an unknown name starts at ``tat = now``. Callers across every process
-        and host that share the backend are spaced ``interval_s`` apart.
+        With ``cap = (key, limit)``: if the counter ``key`` is at ``limit`` or more, reserve
+        nothing and answer ``capped``. Else ``start = max(tat, now)``; if ``start - now >
+        max_wait_s`` answer ``wait_s=None`` and change nothing; else set ``tat = start +
+        interval_s``, add 1 to every counter in ``counters`` (key -> ttl on creation, or None),
+        and answer ``wait_s = start - now``. An unknown name starts at ``tat = now``. Callers
+        across every process and host that share the backend are spaced ``interval_s`` apart.
         """
 
     @abstractmethod
@@ -134,20 +269,30 @@ class State(ABC):
         """
 
     @abstractmethod
+    def get_ints(self, keys: Sequence[str]) -> list[int]:
+        """The integers at ``keys`` in order, 0 where absent or expired; one read."""
+
     def get_int(self, key: str) -> int:
         """The integer at ``key``, 0 when absent or expired."""
+        return self.get_ints([key])[0]
 
     @abstractmethod
     def flag_set(self, key: str, value: bytes, ttl_s: float) -> None:
         """Store a small value for ``ttl_s`` seconds (circuit breakers, markers)."""
 
     @abstractmethod
+    def flags_get(self, keys: Sequence[str]) -> dict[str, tuple[bytes, float]]:
+        """Each set flag of ``keys``: its value and the seconds left before it expires; one read."""
+
     def flag_get(self, key: str) -> bytes | None:
         """The value at ``key`` if unexpired, else None."""
+        found = self.flags_get([key]).get(key)
+        return None if found is None else found[0]
 
-    @abstractmethod
     def flag_ttl(self, key: str) -> float | None:
         """Seconds left before ``key`` expires, or None when absent."""
+        found = self.flags_get([key]).get(key)
+        return None if found is None else found[1]
 
     # ------------------------------------------------------------------ jobs
     @abstractmethod
@@ -166,14 +311,16 @@ class State(ABC):
         """Take or renew the lease on an unfinished job, atomically.
 
         True when the job exists, is not done, and its lease is expired or held by ``owner``
-        (the lease then runs ``lease_s`` seconds from now, owned by ``owner``). Else False.
+        (the lease then runs ``lease_s`` seconds from now, owned by ``owner``; ``lease_s`` 0
+        gives it up so another worker may resume the job at once). Else False.
         """
 
     @abstractmethod
-    def job_finish(self, job_id: str, owner: str, result: bytes) -> bool:
+    def job_finish(self, job_id: str, owner: str, result: bytes, payload: bytes | None = None) -> bool:
         """Store the result if ``owner`` holds the lease (or the lease expired and nobody took it).
 
-        True when stored. A finished job keeps its result until the job's TTL runs out.
+        True when stored. A finished job keeps its result until the job's TTL runs out; with
+        ``payload`` the stored payload is replaced (by a digest: the rows are not needed any more).
         The first result wins: finishing a job that is already done returns False.
         """
 
@@ -181,22 +328,12 @@ class State(ABC):
     def jobs_orphaned(self, limit: int = 100) -> list[str]:
         """Ids of unfinished, unexpired jobs whose lease has expired (their worker died)."""
 
-    # ------------------------------------------------------------------ refill queue
     @abstractmethod
-    def queue_push(self, items: Mapping[str, bytes]) -> int:
-        """Add each key with its payload unless the key is already queued; return how many were added.
+    def jobs_running(self) -> int:
+        """How many jobs are unfinished and unexpired: leased to a worker, or waiting for one to
+        resume them (for /usage and /status)."""
 
-        The queue is durable (survives restarts on SQLite; on Redis as durable as the server).
-        """
-
+    # ------------------------------------------------------------------ workers
     @abstractmethod
-    def queue_take(self, owner: str, limit: int, lease_s: float) -> list[tuple[str, bytes]]:
-        """Lease up to ``limit`` queued items that are not leased (or whose lease expired), oldest first."""
-
-    @abstractmethod
-    def queue_done(self, keys: Iterable[str]) -> None:
-        """Remove these keys from the queue (whoever holds them)."""
-
-    @abstractmethod
-    def queue_depth(self) -> int:
-        """How many items are queued, leased or not."""
+    def heartbeat(self, owner: str, ttl_s: float) -> int:
+        """Record that ``owner`` (a worker) is alive for ``ttl_s``; return how many are alive."""

@@ -4,31 +4,55 @@ Every read-modify-write is one Lua script from ``state/lua/`` (atomic on the ser
 time inside them is the server's ``TIME``, so hosts with skewed clocks still agree. ``redis`` is
 imported lazily, so the package imports without it. Keys are ``<prefix>:<kind>:<key>``:
 
-    cache:<key>        value, PX ttl          cache-index   zset key -> expiry (cache_count)
-    claim:<key>        owner, PX ttl          limiter:<n>   tat (text seconds), PX until tat
-    counter:<key>      integer                flag:<key>    value, PX ttl
+    cache:<key>        value, PX ttl          cache-index   zset redis key -> expiry
+    cache-lead:<key>   lead fields, PX ttl    outcome:<key> "<round>\\n<value>", PX ttl
+    fetch-items        hash key -> payload    fetch-rounds  hash key -> round
+    fetch-prio         hash key -> priority   fetch-ready   zset key -> priority*1e13 + round
+    fetch-leased       zset key -> deadline   fetch-owners  hash key -> owner
+    fetch-counter      last round             epoch         random token (no expiry)
+    limiter:<n>        tat (text seconds)     flag:<key>    value, PX ttl
+    counter:<key>      integer                workers       zset owner -> alive until
     job:<id>           hash, PX ttl           job-leases    zset id -> lease_until (unfinished)
-    queue-items        hash key -> payload    queue-seqs    hash key -> insertion number
-    queue-ready        zset key -> number     queue-leased  zset key -> lease deadline
 
-The scripts build job keys from the prefix, so this backend needs one Redis, not a Cluster.
+Cluster mode (``redis+cluster://``, ``rediss+cluster://``: Redis Cluster, Valkey cluster mode,
+ElastiCache Serverless): the prefix becomes a hash tag, ``{<prefix>}:<kind>:<key>``, so every key
+of the service is in one hash slot and every script, MGET and pipeline runs on one node. (The
+service's state is small and hot; one slot is the price of atomic scripts across the queue, the
+cache and the limiter, and it still spreads nothing it should not: each service is one tag.)
+TLS: ``rediss://`` (and ``rediss+cluster://``), with ``ssl_ca_certs``, ``ssl_cert_reqs``,
+``ssl_certfile``/``ssl_keyfile`` as URL query parameters (redis-py's own names).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
 from importlib.resources import files
 from typing import Any
 
 from ..errors import ConfigError, StateError
-from .base import Job, State
+from .base import (
+    BACKGROUND,
+    INTERACTIVE,
+    Answers,
+    CacheRecord,
+    Done,
+    Item,
+    Job,
+    Reservation,
+    SendCheck,
+    State,
+)
 
-SCRIPTS = ["cache_set", "cache_count", "claim", "release", "reserve_slot", "hold_off"]
-SCRIPTS += ["slot_backlog", "incr", "job_create", "job_lease", "job_finish", "jobs_orphaned"]
-SCRIPTS += ["queue_push", "queue_take", "queue_done", "sweep"]
+SCRIPTS = ["cache_count", "reserve_slot", "hold_off", "slot_backlog", "incr"]
+SCRIPTS += ["job_create", "job_lease", "job_finish", "jobs_orphaned", "jobs_running", "sweep", "heartbeat"]
+SCRIPTS += ["fetch_push", "fetch_take", "fetch_renew", "fetch_release", "fetch_done", "fetch_depth"]
+SCRIPTS += ["before_send"]
 CHUNK = 500  # keys per command or script call, so one call never blocks the server for long
+FETCH = ("fetch-items", "fetch-rounds", "fetch-prio", "fetch-ready", "fetch-leased", "fetch-owners")
 
 
 @cache
@@ -46,27 +70,106 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield items[i : i + CHUNK]
 
 
-def connect(url: str) -> Any:
+def cluster_url(url: str) -> tuple[str, bool]:
+    """``redis+cluster://`` / ``rediss+cluster://`` -> (the plain URL, True); others unchanged."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in ("redis+cluster", "rediss+cluster"):
+        return f"{scheme.lower().removesuffix('+cluster')}://{rest}", True
+    return url, False
+
+
+def hash_tagged(prefix: str) -> str:
+    """The key prefix in cluster mode: ``{prefix}:``, a hash tag, so all keys share one slot.
+
+    Redis hashes the text between the first ``{`` and the next ``}``; braces inside ``prefix``
+    would end the tag early (or leave it empty), so they are dropped from the tag.
+    """
+    tag = prefix.replace("{", "").replace("}", "") or "sixsense-udf"
+    return "{" + tag + "}:"
+
+
+@cache
+def _cluster_class() -> Any:
+    """redis-py's cluster client, minus its retry of timeouts (as for one server, above)."""
+    from redis.cluster import RedisCluster
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    class Cluster(RedisCluster):  # type: ignore[misc]
+        ERRORS_ALLOW_RETRY = tuple(
+            error for error in RedisCluster.ERRORS_ALLOW_RETRY if not issubclass(error, RedisTimeoutError)
+        )
+
+    return Cluster
+
+
+class LazyCluster:
+    """A cluster client made on first use. redis-py's reads the cluster's topology when it is
+    built, so without this a service could not start (and answer 503 on ``/readyz``) while the
+    cluster is unreachable, as it does with one server. Everything else is the client's own."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def get_connection_kwargs(self) -> dict[str, Any]:
+        return {}  # decode_responses is never set here
+
+    def real(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make()
+        return self._client
+
+    def disconnect_connection_pools(self) -> None:
+        if self._client is not None:
+            self._client.disconnect_connection_pools()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
+
+
+def connect(url: str, max_connections: int = 64) -> Any:
     """A client with short timeouts, health checks and quick retries, so a restarted server is
     reconnected on the next call and a dead one fails in seconds (``/readyz``, 503).
 
     Only connection errors are retried, not timeouts: a script that timed out may have run, and
-    running ``job_create`` or ``reserve_slot`` twice is not harmless.
+    running ``job_create`` or ``reserve_slot`` twice is not harmless. The pool blocks (up to a few
+    seconds) when all ``max_connections`` are busy instead of failing: many fetch threads may
+    want the server at once, and redis-py's default pool refuses the 101st with an error (in
+    cluster mode too: each node's pool is a blocking one, else "MaxConnectionsError").
     """
     import redis
     from redis.backoff import ExponentialBackoff
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.retry import Retry
 
+    plain, cluster = cluster_url(url)
+    options: dict[str, Any] = {
+        "max_connections": max_connections,
+        "timeout": 5.0,
+        "socket_connect_timeout": 2.0,
+        "socket_timeout": 2.0,
+        "health_check_interval": 10,
+    }
     try:
-        return redis.Redis.from_url(
-            url,
-            socket_connect_timeout=2.0,
-            socket_timeout=2.0,
-            health_check_interval=10,
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2, (RedisConnectionError,)),
-        )
-    except ValueError as exc:
+        if cluster:
+            from redis.connection import parse_url
+
+            parse_url(plain)  # a bad URL fails now; an unreachable cluster on first use
+            return LazyCluster(
+                lambda: _cluster_class().from_url(
+                    plain,
+                    connection_pool_class=redis.BlockingConnectionPool,
+                    retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+                    **options,
+                )
+            )
+        retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), 2, (RedisConnectionError,))
+        pool = redis.BlockingConnectionPool.from_url(plain, retry=retry, **options)
+        return redis.Redis(connection_pool=pool)
+    except (ValueError, TypeError) as exc:
         raise ConfigError(f"bad Redis state URL {url!r}: {exc}") from exc
 
 
@@ -78,17 +181,22 @@ class RedisState(State):
 
         if client.get_connection_kwargs().get("decode_responses"):
             raise ConfigError("RedisState needs a client with decode_responses=False")
+        from redis.cluster import RedisCluster
+        from redis.commands.core import Script
+
         self.client = client
         self.prefix = prefix
-        self._p = f"{prefix}:" if prefix else ""
-        self._failures = (redis.exceptions.RedisError, OSError)
-        self._scripts = {name: client.register_script(_lua(name)) for name in SCRIPTS}
-        self._queue = [self._p + k for k in ("queue-items", "queue-seqs", "queue-ready")]
-        self._queue += [self._p + "queue-leased"]
+        self.cluster = isinstance(client, RedisCluster | LazyCluster)
+        self._p = hash_tagged(prefix) if self.cluster else (f"{prefix}:" if prefix else "")
+        self._failures = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError)
+        # Scripts as bytes: registering them asks the client nothing (a lazy one stays unbuilt).
+        self._scripts = {name: Script(client, _lua(name).encode()) for name in SCRIPTS}
+        self._fetch = [self._p + name for name in FETCH]
+        self._epoch_key = self._p + "epoch"
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "sixsense-udf") -> RedisState:
-        return cls(connect(url), prefix=prefix)
+    def from_url(cls, url: str, prefix: str = "sixsense-udf", max_connections: int = 64) -> RedisState:
+        return cls(connect(url, max_connections), prefix=prefix)
 
     # ------------------------------------------------------------------ plumbing
     @contextmanager
@@ -104,7 +212,17 @@ class RedisState(State):
 
     def _call(self, command: str, *args: Any) -> Any:
         with self._mapped():
+            if self.cluster and command in ("TIME", "PING"):  # keyless: ask the node of our slot
+                node = self.client.get_node_from_key(self._epoch_key)
+                return self.client.execute_command(command, *args, target_nodes=node)
             return self.client.execute_command(command, *args)
+
+    def _pipeline(self, *commands: tuple[Any, ...]) -> list[Any]:
+        with self._mapped():
+            pipe = self.client.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            return pipe.execute()
 
     def _key(self, kind: str, key: str) -> str:
         return f"{self._p}{kind}:{key}"
@@ -114,17 +232,20 @@ class RedisState(State):
         seconds, micros = self._call("TIME")
         return int(seconds) + int(micros) / 1_000_000
 
-    def ping(self) -> None:
-        self._call("PING")
+    def ping(self, write: bool = False) -> None:
+        if write:
+            self._call("SET", self._p + "ping", b"1", "PX", 60_000)
+        else:
+            self._call("PING")
 
     def close(self) -> None:
-        with self._mapped():
-            self.client.connection_pool.disconnect()
-
-    def reopen(self) -> None:
         # In a forked child the pool notices the new pid and drops the parent's sockets without
         # shutting them down; in the same process this just disconnects. Both reconnect lazily.
-        self.close()
+        with self._mapped():
+            if self.cluster:
+                self.client.disconnect_connection_pools()
+            else:
+                self.client.connection_pool.disconnect()
 
     def sweep(self) -> int:
         keys = [self._p + "cache-index", self._p + "job-leases"]
@@ -138,31 +259,133 @@ class RedisState(State):
             found.update((k, v) for k, v in zip(part, values, strict=True) if v is not None)
         return found
 
-    def cache_set_many(self, items: Mapping[str, bytes], ttl_s: float) -> None:
+    def cache_set_many(
+        self, items: Mapping[str, bytes], ttl_s: float, leads: Mapping[str, bytes] | None = None
+    ) -> None:
         if ttl_s <= 0:
             raise ValueError(f"cache_set_many: ttl_s must be > 0, got {ttl_s}")
-        for part in _chunks(list(items.items())):
-            keys = [self._p + "cache-index", *[self._key("cache", k) for k, _ in part]]
-            self._run("cache_set", keys, _ms(ttl_s), *[v for _, v in part])
+        done = [Done(key, value, ttl_s, 0, lead=(leads or {}).get(key)) for key, value in items.items()]
+        for part in _chunks(done):
+            self.fetch_done(part, {})
 
     def cache_count(self) -> int:
         return int(self._run("cache_count", [self._p + "cache-index"]))
 
-    # ------------------------------------------------------------------ claims
-    def claim(self, key: str, owner: str, ttl_s: float) -> bool:
-        return self._run("claim", [self._key("claim", key)], owner, _ms(ttl_s)) == 1
+    def cache_scan(self, batch: int = 500) -> Iterator[CacheRecord]:
+        index, start = self._p + "cache-index", 0
+        value_prefix = self._key("cache", "")
+        while True:
+            now = self.now()
+            with self._mapped():
+                pairs = self.client.zrangebyscore(
+                    index, f"({now:.6f}", "+inf", start=start, num=batch, withscores=True
+                )
+            keys = [name.decode().removeprefix(value_prefix) for name, _ in pairs]
+            if keys:
+                values = self._call("MGET", *[self._key("cache", k) for k in keys])
+                leads = self._call("MGET", *[self._key("cache-lead", k) for k in keys])
+                for key, (_, expires_at), value, lead in zip(keys, pairs, values, leads, strict=True):
+                    if value is not None:
+                        yield CacheRecord(key, value, lead, expires_at)
+            if len(pairs) < batch:
+                return
+            start += batch
 
-    def release(self, key: str, owner: str) -> None:
-        self._run("release", [self._key("claim", key)], owner)
+    # ------------------------------------------------------------------ fetch queue
+    def fetch_push(self, items: Mapping[str, bytes], priority: int) -> dict[str, int]:
+        rounds: dict[str, int] = {}
+        keys = [*self._fetch[:4], self._p + "fetch-counter"]
+        for part in _chunks(list(items.items())):
+            answer = self._run("fetch_push", keys, priority, *[x for pair in part for x in pair])
+            rounds.update((key, int(round_)) for (key, _), round_ in zip(part, answer, strict=True))
+        return rounds
 
-    def claim_holder(self, key: str) -> str | None:
-        holder = self._call("GET", self._key("claim", key))
-        return None if holder is None else holder.decode()
+    def fetch_take(
+        self, owner: str, limit: int, lease_s: float, keys: Sequence[str] | None = None
+    ) -> list[Item]:
+        if limit <= 0 or (keys is not None and not keys):
+            return []
+        flat = self._run("fetch_take", self._fetch, limit, lease_s, owner, *(keys or ()))
+        return [Item(flat[i].decode(), flat[i + 1], int(flat[i + 2])) for i in range(0, len(flat), 3)]
+
+    def fetch_renew(self, owner: str, keys: Iterable[str], lease_s: float) -> set[str]:
+        held: set[str] = set()
+        for part in _chunks(list(keys)):
+            held.update(k.decode() for k in self._run("fetch_renew", self._fetch[4:], owner, lease_s, *part))
+        return held
+
+    def fetch_release(self, owner: str, keys: Iterable[str]) -> None:
+        for part in _chunks(list(keys)):
+            self._run("fetch_release", self._fetch[1:], owner, *part)
+
+    def fetch_done(self, done: Sequence[Done], counters: Mapping[str, tuple[int, float | None]]) -> None:
+        keys = [self._p + "cache-index", *self._fetch]
+        args: list[Any] = [len(done)]
+        for item in done:
+            if item.value is None:
+                keys.append(self._key("cache", item.key))  # a placeholder: nothing is written
+                kind = "-"
+            elif item.cache:
+                keys += [self._key("cache", item.key), self._key("cache-lead", item.key)]
+                kind = "1"
+            else:
+                keys.append(self._key("outcome", item.key))
+                kind = "0"
+            args += [item.key, kind, _ms(item.ttl_s), item.round, item.value or b"", item.lead or b""]
+        for key, (amount, ttl_s) in counters.items():
+            keys.append(self._key("counter", key))
+            args += [int(amount), "" if ttl_s is None else _ms(ttl_s)]
+        self._run("fetch_done", keys, *args)
+
+    def fetch_depth(self) -> dict[int, int]:
+        priorities = (INTERACTIVE, BACKGROUND)
+        flat = self._run("fetch_depth", [self._fetch[2], self._fetch[3], self._fetch[4]], *priorities)
+        return {int(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2) if int(flat[i + 1])}
+
+    def answers_get(self, keys: Sequence[str]) -> Answers:
+        keys = list(dict.fromkeys(keys))
+        cached: dict[str, bytes] = {}
+        outcomes: dict[str, tuple[int, bytes]] = {}
+        for part in _chunks(keys):
+            values, kept = self._pipeline(
+                ("MGET", *[self._key("cache", k) for k in part]),
+                ("MGET", *[self._key("outcome", k) for k in part]),
+            )
+            cached.update((k, v) for k, v in zip(part, values, strict=True) if v is not None)
+            for key, raw in zip(part, kept, strict=True):
+                if raw is not None:
+                    round_, _, value = raw.partition(b"\n")
+                    outcomes[key] = (int(round_), value)
+        return Answers(cached, outcomes)
+
+    def before_send(self, key: str, owner: str, flags: Sequence[str] = ()) -> SendCheck:
+        keys = [self._key("cache", key), self._fetch[4], self._fetch[5], self._epoch_key]
+        keys += [self._key("flag", flag) for flag in flags]
+        out = self._run("before_send", keys, key, owner)
+        epoch = out[2].decode() if isinstance(out[2], bytes) else str(out[2] or "")
+        found = frozenset(flag for flag, is_set in zip(flags, out[3:], strict=True) if is_set)
+        return SendCheck(cached=bool(out[0]), held=bool(out[1]), epoch=epoch, flags=found)
 
     # ------------------------------------------------------------------ rate limiter
-    def reserve_slot(self, name: str, interval_s: float, max_wait_s: float) -> float | None:
-        wait = self._run("reserve_slot", [self._key("limiter", name)], interval_s, max_wait_s)
-        return None if wait is None else float(wait)
+    def reserve_slot(
+        self,
+        name: str,
+        interval_s: float,
+        max_wait_s: float,
+        counters: Mapping[str, float | None] | None = None,
+        cap: tuple[str, int] | None = None,
+    ) -> Reservation:
+        counters = counters or {}
+        keys = [self._key("limiter", name), self._epoch_key]
+        keys.append(self._key("counter", cap[0]) if cap else self._p + "no-cap")
+        keys += [self._key("counter", key) for key in counters]
+        ttls = ["" if ttl is None else _ms(ttl) for ttl in counters.values()]
+        candidate = secrets.token_hex(8)
+        wait, epoch, capped = self._run(
+            "reserve_slot", keys, interval_s, max_wait_s, candidate, "" if cap is None else cap[1], *ttls
+        )
+        epoch_text = epoch.decode() if isinstance(epoch, bytes) else str(epoch)
+        return Reservation(None if wait is None else float(wait), epoch_text, capped=bool(capped))
 
     def hold_off(self, name: str, until: float) -> None:
         self._run("hold_off", [self._key("limiter", name)], f"{until:.6f}")
@@ -175,8 +398,11 @@ class RedisState(State):
         ttl = "" if ttl_s is None else _ms(ttl_s)
         return int(self._run("incr", [self._key("counter", key)], int(amount), ttl))
 
-    def get_int(self, key: str) -> int:
-        return int(self._call("GET", self._key("counter", key)) or 0)
+    def get_ints(self, keys: Sequence[str]) -> list[int]:
+        if not keys:
+            return []
+        values = self._call("MGET", *[self._key("counter", key) for key in keys])
+        return [int(value or 0) for value in values]
 
     def flag_set(self, key: str, value: bytes, ttl_s: float) -> None:
         if ttl_s <= 0:  # already expired: the same as absent
@@ -184,25 +410,24 @@ class RedisState(State):
         else:
             self._call("SET", self._key("flag", key), value, "PX", _ms(ttl_s))
 
-    def flag_get(self, key: str) -> bytes | None:
-        return self._call("GET", self._key("flag", key))
-
-    def flag_ttl(self, key: str) -> float | None:
-        ms = self._call("PTTL", self._key("flag", key))
-        return None if ms < 0 else ms / 1000
+    def flags_get(self, keys: Sequence[str]) -> dict[str, tuple[bytes, float]]:
+        if not keys:
+            return {}
+        commands = [("GET", self._key("flag", key)) for key in keys]
+        commands += [("PTTL", self._key("flag", key)) for key in keys]
+        out = self._pipeline(*commands)
+        values, ttls = out[: len(keys)], out[len(keys) :]
+        return {
+            key: (value, ttl / 1000 if ttl > 0 else 0.0)
+            for key, value, ttl in zip(keys, values, ttls, strict=True)
+            if value is not None
+        }
 
     # ------------------------------------------------------------------ jobs
     def _job_keys(self, job_id: str) -> list[str]:
         return [self._key("job", job_id), self._p + "job-leases"]
 
-    def job_create(
-        self,
-        job_id: str,
-        payload: bytes,
-        owner: str,
-        lease_s: float,
-        ttl_s: float,
-    ) -> bool:
+    def job_create(self, job_id: str, payload: bytes, owner: str, lease_s: float, ttl_s: float) -> bool:
         args = (job_id, payload, owner, lease_s, _ms(ttl_s))
         return self._run("job_create", self._job_keys(job_id), *args) == 1
 
@@ -223,8 +448,8 @@ class RedisState(State):
     def job_lease(self, job_id: str, owner: str, lease_s: float) -> bool:
         return self._run("job_lease", self._job_keys(job_id), job_id, owner, lease_s) == 1
 
-    def job_finish(self, job_id: str, owner: str, result: bytes) -> bool:
-        return self._run("job_finish", self._job_keys(job_id), job_id, owner, result) == 1
+    def job_finish(self, job_id: str, owner: str, result: bytes, payload: bytes | None = None) -> bool:
+        return self._run("job_finish", self._job_keys(job_id), job_id, owner, result, payload or b"") == 1
 
     def jobs_orphaned(self, limit: int = 100) -> list[str]:
         if limit <= 0:
@@ -232,23 +457,9 @@ class RedisState(State):
         ids = self._run("jobs_orphaned", [self._p + "job-leases"], self._p + "job:", limit)
         return [i.decode() for i in ids]
 
-    # ------------------------------------------------------------------ refill queue
-    def queue_push(self, items: Mapping[str, bytes]) -> int:
-        keys = [*self._queue[:3], self._p + "queue-counter"]
-        added = 0
-        for part in _chunks(list(items.items())):
-            added += self._run("queue_push", keys, *[x for pair in part for x in pair])
-        return added
+    def jobs_running(self) -> int:
+        return int(self._run("jobs_running", [self._p + "job-leases"], self._p + "job:"))
 
-    def queue_take(self, owner: str, limit: int, lease_s: float) -> list[tuple[str, bytes]]:
-        if limit <= 0:
-            return []
-        flat = self._run("queue_take", self._queue, limit, lease_s)
-        return [(flat[i].decode(), flat[i + 1]) for i in range(0, len(flat), 2)]
-
-    def queue_done(self, keys: Iterable[str]) -> None:
-        for part in _chunks(list(keys)):
-            self._run("queue_done", self._queue, *part)
-
-    def queue_depth(self) -> int:
-        return int(self._call("HLEN", self._queue[0]))
+    # ------------------------------------------------------------------ workers
+    def heartbeat(self, owner: str, ttl_s: float) -> int:
+        return int(self._run("heartbeat", [self._p + "workers"], owner, ttl_s))

@@ -1,0 +1,36 @@
+-- Lease ready items. KEYS: items, rounds, prio, ready, leased (zset key -> lease deadline),
+-- owners (hash key -> owner). ARGV: limit, lease_s, owner, then optionally the only keys to take.
+-- Expired leases go back to ready first. Returns a flat list: key, payload, round, ...
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', string.format('%.6f', now))) do
+  redis.call('ZREM', KEYS[5], key)
+  redis.call('HDEL', KEYS[6], key)
+  local round = redis.call('HGET', KEYS[2], key)
+  if round then
+    redis.call('ZADD', KEYS[4], tonumber(redis.call('HGET', KEYS[3], key)) * 1e13 + tonumber(round), key)
+  end
+end
+local limit = tonumber(ARGV[1])
+local wanted
+if #ARGV > 3 then
+  wanted = {}
+  for i = 4, #ARGV do
+    if #wanted < limit and redis.call('ZSCORE', KEYS[4], ARGV[i]) then
+      wanted[#wanted + 1] = ARGV[i]
+    end
+  end
+else
+  wanted = redis.call('ZRANGE', KEYS[4], 0, limit - 1)
+end
+local deadline = string.format('%.6f', now + tonumber(ARGV[2]))
+local taken = {}
+for _, key in ipairs(wanted) do
+  redis.call('ZREM', KEYS[4], key)
+  redis.call('ZADD', KEYS[5], deadline, key)
+  redis.call('HSET', KEYS[6], key, ARGV[3])
+  taken[#taken + 1] = key
+  taken[#taken + 1] = redis.call('HGET', KEYS[1], key)
+  taken[#taken + 1] = redis.call('HGET', KEYS[2], key)
+end
+return taken
