@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,26 @@ def test_usage_reports_spend(make_app: Any) -> None:
     assert usage["calls_today"] == 2 and usage["matched_today"] == 1
     assert usage["calls_this_month"] == 2 and usage["cache_entries"] == 2
     assert usage["limiter"]["rate_limit"] == "60000/60s" and usage["quota_circuit"]["open"] is False
+
+
+def test_usage_counts_answers_still_being_written(make_app: Any, monkeypatch: Any) -> None:
+    """A lead answered a moment ago is in /usage while its write is still under way (matched
+    leads and cache entries come from the writer's hand-over, not only the state)."""
+    app = make_app()
+    state, release = runtime_of(app).state, threading.Event()
+    real = state.fetch_done
+
+    def held_write(done: Any, counters: Any) -> None:
+        release.wait(10)  # the writer thread, stalled until /usage has been read
+        real(done, counters)
+
+    monkeypatch.setattr(state, "fetch_done", held_write)
+    try:
+        in_process(app).query([["a@acme.com", "US"], ["b@gmail.com", "US"]])
+        usage = app.test_client().get("/usage").get_json()
+    finally:
+        release.set()
+    assert (usage["calls_today"], usage["matched_today"], usage["cache_entries"]) == (2, 1, 2)
 
 
 def _write_csv(path: Path, rows: list[list[Any]]) -> None:

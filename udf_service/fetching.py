@@ -160,6 +160,12 @@ class Completer:
             held = [self.writing_counters, self.counters]
             return {key: sum(part.get(key, (0, None))[0] for part in held) for key in keys}
 
+    def pending_cache_writes(self) -> int:
+        """Answers submitted for the cache and not yet written (a refresh of a cached lead counts
+        too: the figure is for /usage, a moment ahead of the state's own count)."""
+        with self.lock:
+            return sum(1 for d in self.writing + self.done if d.cache and d.value is not None)
+
     def flush(self, timeout_s: float) -> bool:
         """Wait until everything submitted is written; False if the time ran out."""
         self.wake.set()

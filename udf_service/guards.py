@@ -14,7 +14,7 @@ figure 6sense's own request log shows and the one its rate limit counts. Matched
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from . import metrics
@@ -147,10 +147,16 @@ class CreditGuards:
             matched_key(self.periods.month()): (1, 40 * 86400),
         }
 
-    def usage(self) -> dict[str, int]:
+    def usage(self, unwritten: Callable[[list[str]], Mapping[str, int]] | None = None) -> dict[str, int]:
+        """Calls and matched leads today and this month; `unwritten` adds counts handed to the
+        writer and not yet in the state (a lead answered a moment ago is already counted)."""
         day, month = self.periods.day(), self.periods.month()
         keys = [calls_key(day), matched_key(day), calls_key(month), matched_key(month)]
-        calls_today, matched_today, calls_month, matched_month = self.state.get_ints(keys)
+        pending = unwritten(keys) if unwritten is not None else {}
+        counts = [
+            stored + pending.get(key, 0) for key, stored in zip(keys, self.state.get_ints(keys), strict=True)
+        ]
+        calls_today, matched_today, calls_month, matched_month = counts
         return {
             "calls_today": calls_today,
             "matched_today": matched_today,

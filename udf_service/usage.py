@@ -109,7 +109,7 @@ def collect(rt: Any) -> dict[str, Any]:
     circuits = guards.open_circuits()
     depth_by_priority = state.fetch_depth()
     depth = sum(depth_by_priority.values())
-    cache_entries = state.cache_count()
+    cache_entries = state.cache_count() + rt.completer.pending_cache_writes()
     limit_per_min = settings.rate_limit.per_second * 60
     per_minute = guards.calls_per_minute(60)
     now = guards.periods.clock.time()
@@ -127,7 +127,7 @@ def collect(rt: Any) -> dict[str, Any]:
     auth_retry_in = circuits.get(AUTH_CIRCUIT)
     document = {
         "version": __version__,
-        **guards.usage(),
+        **guards.usage(rt.completer.pending_counts),
         "daily_call_budget": settings.daily_call_budget,
         "daily_budget_left": guards.budget_left(),
         "queue_depth": depth,
