@@ -94,12 +94,12 @@ def test_encode_and_error_bodies() -> None:
     [
         pytest.param({"short_circuit": True}, id="short-circuit-1"),
         pytest.param({"max_batching_rows": 50}, id="batch-50"),
-        pytest.param({"max_batching_rows": 500}, id="batch-500"),
+        pytest.param({"max_batching_rows": 250}, id="batch-250"),
     ],
 )
-def test_thousand_rows_exact_in_any_batching(app: Flask, batching: dict[str, Any]) -> None:
-    """1,000 rows in any batching, 4 requests in parallel: every reply is exactly the upstream's answer."""
-    rows = make_rows(1000, seed=11)
+def test_rows_exact_in_any_batching(app: Flask, batching: dict[str, Any]) -> None:
+    """400 rows in any batching, 4 requests in parallel: every reply is exactly the upstream's answer."""
+    rows = make_rows(400, seed=11)
     caller = in_process(app, parallel=4, **batching)
     values = caller.query(rows)
     assert [stable(v) for v in values] == [expected_value(r) for r in rows]

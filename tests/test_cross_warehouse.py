@@ -48,8 +48,8 @@ def warehouses(make_app: Any, state_url: str, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_three_warehouses_at_once_pay_once_per_lead(warehouses: Warehouses) -> None:
-    """The same 1,000 leads through all three warehouses at once: exact values, one upstream call each."""
-    rows = make_rows(1000, seed=31)
+    """The same 400 leads through all three warehouses at once: exact values, one upstream call each."""
+    rows = make_rows(400, seed=31)
     with ThreadPoolExecutor(3) as pool:
         futures = {name: pool.submit(query, rows) for name, query in warehouses.items()}
         answers = {name: future.result() for name, future in futures.items()}
@@ -62,9 +62,9 @@ def test_three_warehouses_at_once_pay_once_per_lead(warehouses: Warehouses) -> N
 
 
 def test_a_lead_fetched_through_one_warehouse_is_cached_for_the_others(warehouses: Warehouses) -> None:
-    """Each warehouse fetches a third; then every warehouse answers all 1,000 rows from the cache."""
-    rows = make_rows(1000, seed=32)
-    thirds = [rows[:333], rows[333:666], rows[666:]]
+    """Each warehouse fetches a third; then every warehouse answers all 400 rows from the cache."""
+    rows = make_rows(400, seed=32)
+    thirds = [rows[:133], rows[133:266], rows[266:]]
     for query, third in zip(warehouses.values(), thirds, strict=True):
         query(third)
     calls = sum(warehouses.calls_by_email().values())
