@@ -108,9 +108,7 @@ def test_shared_limiter_keeps_two_workers_under_the_upstream_limit(
 
 @pytest.mark.e2e
 @pytest.mark.redis
-@pytest.mark.parametrize(
-    "redis_kind", ["redis_url", "redis_cluster_url", "redis_tls_url", "redis_tls_cluster_url"]
-)
+@pytest.mark.parametrize("redis_kind", ["redis_url", "redis_tls_cluster_url"])
 def test_two_instances_share_one_limiter_on_redis(
     service_factory: Any, simulator_factory: Any, redis_kind: str, request: pytest.FixtureRequest
 ) -> None:
