@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable
 
 import httpx
-import orjson
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
@@ -20,7 +19,7 @@ from .clock import SYSTEM, Clock
 from .config import Settings
 from .errors import UdfError
 from .failures import describe
-from .protocols import bigquery
+from .protocols import bigquery, snowflake
 
 log = logging.getLogger("udf_service")
 
@@ -96,10 +95,6 @@ def _record_error(status: int, message: str) -> None:
         errors.record(ERROR_CLASSES.get(status, "bad_request" if status < 500 else "internal"), message)
 
 
-def _error_body(message: str) -> bytes:
-    return orjson.dumps({"error": message})
-
-
 def _register_errors(app: Flask) -> None:
     @app.errorhandler(UdfError)
     def udf_error(exc: UdfError) -> Response:
@@ -130,5 +125,5 @@ def _register_errors(app: Flask) -> None:
 
 def error_response(message: str, status: int) -> Response:
     """Every error the service answers, in the body form of the route's wire format."""
-    encode = ERROR_BODIES.get(request.blueprint, _error_body)
+    encode = ERROR_BODIES.get(request.blueprint, snowflake.error)  # ops routes answer as Snowflake's
     return Response(encode(message), status=status, mimetype="application/json")

@@ -5,7 +5,6 @@
     ├── ProtocolError          a request body or header that a wire format cannot accept (-> 4xx)
     ├── Overloaded             this worker has too much in flight; the warehouse should back off (-> 429)
     ├── StateError             the state backend (SQLite, Redis) failed or is unreachable (-> 503)
-    ├── DeadlineExceeded       a batch's time ran out before the next upstream call could start
     ├── WarehouseSqlError      `udf-service sql`: VariableError (render), ApplyError (apply)
     └── UpstreamError          anything that went wrong talking to 6sense
         ├── UpstreamTransportError          no usable HTTP answer
@@ -47,10 +46,6 @@ class Overloaded(UdfError):
 
 class StateError(UdfError):
     """The state backend failed; the service answers 503 so the warehouse retries."""
-
-
-class DeadlineExceeded(UdfError):
-    """The caller's deadline passes before the next upstream attempt could start."""
 
 
 class UpstreamError(UdfError):

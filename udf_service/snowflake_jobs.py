@@ -36,6 +36,7 @@ from .engine import NOT_IN_TIME, Engine, Lookup, Row
 from .errors import Overloaded, ProtocolError, StateError, UdfError
 from .failures import STATE_UNAVAILABLE, describe
 from .leads import InvalidLead, Lead
+from .protocols import snowflake
 from .state import State
 from .values import Value
 from .waiting import Waiter
@@ -71,7 +72,7 @@ ACCEPTED = Outcome(202)
 def failure(exc: BaseException) -> Outcome:
     """The batch's answer when it fails as a whole (the one table in `failures`)."""
     described = describe(exc)
-    return Outcome(described.status, orjson.dumps({"error": described.message}))
+    return Outcome(described.status, snowflake.error(described.message))
 
 
 @dataclass(eq=False)
@@ -267,7 +268,7 @@ class SnowflakeJobs:
             f"unknown batch id {job_id[:80]!r}: no such job (results expire after UDF_JOB_TTL_S; a job "
             "lost with the state backend and its worker is gone): run the query again"
         )
-        return Outcome(503, orjson.dumps({"error": message}))
+        return Outcome(503, snowflake.error(message))
 
     # ------------------------------------------------------------------ background
     def renew(self) -> None:
@@ -283,7 +284,7 @@ class SnowflakeJobs:
                     log.warning("job_failed_state_unavailable", extra={"batch_id": job.job_id[:200]})
                     if job.waiter is not None:
                         self.engine.waiters.abandon(job.waiter)
-                    self._finish(job, Outcome(503, orjson.dumps({"error": STATE_UNAVAILABLE})))
+                    self._finish(job, Outcome(503, snowflake.error(STATE_UNAVAILABLE)))
         for job in unstored:
             if self._store(job):
                 with self.lock:

@@ -35,25 +35,11 @@
 --                       they are (variable compression overrides either).
 use role {{ owner_role }};
 
--- (email, country)
-create or replace secure external function
-{{ database }}.{{ schema }}.{{ function_name }}({{ signatures[0] }})
-returns variant
-called on null input
-volatile
-comment = 'sixsense-udf: 6sense firmographics, scores and segments per lead; waits for 6sense'
-api_integration = {{ integration_name }}
-{%- if auth_header %}
-headers = ('{{ auth_header }}' = '{{ auth_secret }}')
-{%- endif %}
-context_headers = (current_account, current_user)
-max_batch_rows = {{ max_batch_rows }}
-compression = {{ compression }}
-as '{{ gateway_url }}/snowflake/people/full';
+{%- for signature in signatures %}
 
--- (email, country, website, ..., industry)
+-- ({{ signature_labels[loop.index0] }})
 create or replace secure external function
-{{ database }}.{{ schema }}.{{ function_name }}({{ signatures[1] }})
+{{ database }}.{{ schema }}.{{ function_name }}({{ signature }})
 returns variant
 called on null input
 volatile
@@ -66,19 +52,4 @@ context_headers = (current_account, current_user)
 max_batch_rows = {{ max_batch_rows }}
 compression = {{ compression }}
 as '{{ gateway_url }}/snowflake/people/full';
-
--- (lead object)
-create or replace secure external function
-{{ database }}.{{ schema }}.{{ function_name }}({{ signatures[2] }})
-returns variant
-called on null input
-volatile
-comment = 'sixsense-udf: 6sense firmographics, scores and segments per lead; waits for 6sense'
-api_integration = {{ integration_name }}
-{%- if auth_header %}
-headers = ('{{ auth_header }}' = '{{ auth_secret }}')
-{%- endif %}
-context_headers = (current_account, current_user)
-max_batch_rows = {{ max_batch_rows }}
-compression = {{ compression }}
-as '{{ gateway_url }}/snowflake/people/full';
+{%- endfor %}

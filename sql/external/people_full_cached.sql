@@ -11,25 +11,11 @@
 --                       in ten times fewer round trips than batches of 100.
 use role {{ owner_role }};
 
--- (email, country)
-create or replace secure external function
-{{ database }}.{{ schema }}.{{ function_name }}_cached({{ signatures[0] }})
-returns variant
-called on null input
-volatile
-comment = 'sixsense-udf: 6sense data per lead from the cache; misses come back pending'
-api_integration = {{ integration_name }}
-{%- if auth_header %}
-headers = ('{{ auth_header }}' = '{{ auth_secret }}')
-{%- endif %}
-context_headers = (current_account, current_user)
-max_batch_rows = {{ max_batch_rows_cached }}
-compression = {{ compression }}
-as '{{ gateway_url }}/snowflake/people/full/cached';
+{%- for signature in signatures %}
 
--- (email, country, website, ..., industry)
+-- ({{ signature_labels[loop.index0] }})
 create or replace secure external function
-{{ database }}.{{ schema }}.{{ function_name }}_cached({{ signatures[1] }})
+{{ database }}.{{ schema }}.{{ function_name }}_cached({{ signature }})
 returns variant
 called on null input
 volatile
@@ -42,19 +28,4 @@ context_headers = (current_account, current_user)
 max_batch_rows = {{ max_batch_rows_cached }}
 compression = {{ compression }}
 as '{{ gateway_url }}/snowflake/people/full/cached';
-
--- (lead object)
-create or replace secure external function
-{{ database }}.{{ schema }}.{{ function_name }}_cached({{ signatures[2] }})
-returns variant
-called on null input
-volatile
-comment = 'sixsense-udf: 6sense data per lead from the cache; misses come back pending'
-api_integration = {{ integration_name }}
-{%- if auth_header %}
-headers = ('{{ auth_header }}' = '{{ auth_secret }}')
-{%- endif %}
-context_headers = (current_account, current_user)
-max_batch_rows = {{ max_batch_rows_cached }}
-compression = {{ compression }}
-as '{{ gateway_url }}/snowflake/people/full/cached';
+{%- endfor %}

@@ -8,25 +8,11 @@
 --                       so only the response size bounds a batch (see people_full_cached.sql).
 use role {{ owner_role }};
 
--- (email, country)
-create or replace secure external function
-{{ database }}.{{ schema }}.{{ function_name }}_estimate({{ signatures[0] }})
-returns variant
-called on null input
-volatile
-comment = 'sixsense-udf: what enriching these leads would cost; spends no 6sense credits'
-api_integration = {{ integration_name }}
-{%- if auth_header %}
-headers = ('{{ auth_header }}' = '{{ auth_secret }}')
-{%- endif %}
-context_headers = (current_account, current_user)
-max_batch_rows = {{ max_batch_rows_cached }}
-compression = {{ compression }}
-as '{{ gateway_url }}/snowflake/people/full/estimate';
+{%- for signature in signatures %}
 
--- (email, country, website, ..., industry)
+-- ({{ signature_labels[loop.index0] }})
 create or replace secure external function
-{{ database }}.{{ schema }}.{{ function_name }}_estimate({{ signatures[1] }})
+{{ database }}.{{ schema }}.{{ function_name }}_estimate({{ signature }})
 returns variant
 called on null input
 volatile
@@ -39,19 +25,4 @@ context_headers = (current_account, current_user)
 max_batch_rows = {{ max_batch_rows_cached }}
 compression = {{ compression }}
 as '{{ gateway_url }}/snowflake/people/full/estimate';
-
--- (lead object)
-create or replace secure external function
-{{ database }}.{{ schema }}.{{ function_name }}_estimate({{ signatures[2] }})
-returns variant
-called on null input
-volatile
-comment = 'sixsense-udf: what enriching these leads would cost; spends no 6sense credits'
-api_integration = {{ integration_name }}
-{%- if auth_header %}
-headers = ('{{ auth_header }}' = '{{ auth_secret }}')
-{%- endif %}
-context_headers = (current_account, current_user)
-max_batch_rows = {{ max_batch_rows_cached }}
-compression = {{ compression }}
-as '{{ gateway_url }}/snowflake/people/full/estimate';
+{%- endfor %}

@@ -9,11 +9,13 @@
 --                       minutes means the service is down; fail the query rather than hang.
 --
 -- The noqa on SERVICE = ...: sqlfluff 4.5 cannot parse service functions.
+-- It reports the overloads' SERVICE = at the line where their loop starts: one noqa there too.
 use role {{ owner_role }};
+-- noqa: PRS {%- for signature in signatures %}
 
--- (email, country)
+-- ({{ signature_labels[loop.index0] }})
 create or replace function
-{{ database }}.{{ schema }}.{{ function_name }}_cached({{ signatures[0] }})
+{{ database }}.{{ schema }}.{{ function_name }}_cached({{ signature }})
 returns variant
 called on null input
 volatile
@@ -26,35 +28,4 @@ max_batch_retries = 3
 on_batch_failure = abort
 batch_timeout_secs = 300
 as '/snowflake/people/full/cached';
-
--- (email, country, website, ..., industry)
-create or replace function
-{{ database }}.{{ schema }}.{{ function_name }}_cached({{ signatures[1] }})
-returns variant
-called on null input
-volatile
-service = {{ database }}.{{ schema }}.{{ service_name }} -- noqa: PRS
-endpoint = {{ endpoint_name }}
-comment = 'sixsense-udf: 6sense data per lead from the cache; misses come back pending'
-context_headers = (current_account, current_user)
-max_batch_rows = {{ max_batch_rows_cached }}
-max_batch_retries = 3
-on_batch_failure = abort
-batch_timeout_secs = 300
-as '/snowflake/people/full/cached';
-
--- (lead object)
-create or replace function
-{{ database }}.{{ schema }}.{{ function_name }}_cached({{ signatures[2] }})
-returns variant
-called on null input
-volatile
-service = {{ database }}.{{ schema }}.{{ service_name }} -- noqa: PRS
-endpoint = {{ endpoint_name }}
-comment = 'sixsense-udf: 6sense data per lead from the cache; misses come back pending'
-context_headers = (current_account, current_user)
-max_batch_rows = {{ max_batch_rows_cached }}
-max_batch_retries = 3
-on_batch_failure = abort
-batch_timeout_secs = 300
-as '/snowflake/people/full/cached';
+{%- endfor %}

@@ -8,11 +8,13 @@
 --   batch_timeout_secs  300: nothing here waits on 6sense (see spcs/people_full_cached.sql).
 --
 -- The noqa on SERVICE = ...: sqlfluff 4.5 cannot parse service functions.
+-- It reports the overloads' SERVICE = at the line where their loop starts: one noqa there too.
 use role {{ owner_role }};
+-- noqa: PRS {%- for signature in signatures %}
 
--- (email, country)
+-- ({{ signature_labels[loop.index0] }})
 create or replace function
-{{ database }}.{{ schema }}.{{ function_name }}_estimate({{ signatures[0] }})
+{{ database }}.{{ schema }}.{{ function_name }}_estimate({{ signature }})
 returns variant
 called on null input
 volatile
@@ -25,35 +27,4 @@ max_batch_retries = 3
 on_batch_failure = abort
 batch_timeout_secs = 300
 as '/snowflake/people/full/estimate';
-
--- (email, country, website, ..., industry)
-create or replace function
-{{ database }}.{{ schema }}.{{ function_name }}_estimate({{ signatures[1] }})
-returns variant
-called on null input
-volatile
-service = {{ database }}.{{ schema }}.{{ service_name }} -- noqa: PRS
-endpoint = {{ endpoint_name }}
-comment = 'sixsense-udf: what enriching these leads would cost; spends no 6sense credits'
-context_headers = (current_account, current_user)
-max_batch_rows = {{ max_batch_rows_cached }}
-max_batch_retries = 3
-on_batch_failure = abort
-batch_timeout_secs = 300
-as '/snowflake/people/full/estimate';
-
--- (lead object)
-create or replace function
-{{ database }}.{{ schema }}.{{ function_name }}_estimate({{ signatures[2] }})
-returns variant
-called on null input
-volatile
-service = {{ database }}.{{ schema }}.{{ service_name }} -- noqa: PRS
-endpoint = {{ endpoint_name }}
-comment = 'sixsense-udf: what enriching these leads would cost; spends no 6sense credits'
-context_headers = (current_account, current_user)
-max_batch_rows = {{ max_batch_rows_cached }}
-max_batch_retries = 3
-on_batch_failure = abort
-batch_timeout_secs = 300
-as '/snowflake/people/full/estimate';
+{%- endfor %}

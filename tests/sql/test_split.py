@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
-from udf_service.warehouse_sql import Script, iter_statements, split_statements
+from udf_service.warehouse_sql import Script, iter_statements, render, split_statements
+
+from .conftest import REQUIRED_VARS
 
 
 @pytest.mark.parametrize(
@@ -52,3 +56,16 @@ def test_statements_are_numbered_across_scripts_with_lines():
         (3, "b.sql", 1, "select 3"),
     ]
     assert statements[0].excerpt(6) == "sel..."
+
+
+@pytest.mark.parametrize("target", sorted(REQUIRED_VARS))
+def test_cuts_where_the_snowflake_connector_cuts(target):
+    """Every rendered target splits at the same places as the connector's own splitter."""
+    util_text = pytest.importorskip("snowflake.connector.util_text")
+    for script in render(target, REQUIRED_VARS[target], environ={}):
+        theirs = [piece for piece, _ in util_text.split_statements(io.StringIO(script.sql))]
+        # The connector keeps each statement's leading comments and its `;`; we drop both, so each
+        # of its pieces is one of our statements (or only a comment).
+        ours = [split_statements(piece) for piece in theirs]
+        assert all(len(pieces) <= 1 for pieces in ours), script.name
+        assert [s for pieces in ours for s in pieces] == split_statements(script.sql), script.name

@@ -10,6 +10,7 @@ import zlib
 from typing import Any
 
 import orjson
+from werkzeug.http import parse_accept_header  # pure header parsing, no Flask
 
 from ..errors import ProtocolError
 
@@ -64,13 +65,10 @@ def compress(body: bytes, accept_encoding: str | None) -> tuple[bytes, str | Non
 
 
 def _accepted(header: str | None) -> set[str]:
-    accepted = set()
-    for part in (header or "").lower().split(","):
-        name, _, params = part.strip().partition(";")
-        if params.replace(" ", "") in {"q=0", "q=0.0", "q=0.00", "q=0.000"}:
-            continue
-        accepted.add(name.strip())
-    return accepted
+    """The codings Accept-Encoding allows (q > 0), lower case; werkzeug parses the header (and keeps
+    any parameter other than q in the value, which no coding we send has)."""
+    accepted = parse_accept_header(header)
+    return {coding.partition(";")[0].strip().lower() for coding, quality in accepted if quality > 0}
 
 
 def _looks_compressed(body: bytes, encoding: str) -> bool:

@@ -21,8 +21,7 @@ import orjson
 
 from ..errors import ProtocolError
 from ..leads import ARGUMENTS_HINT, MAX_ARGS
-from ..sixsense.flatten import empty_value
-from ..values import Value, dumps
+from ..values import Value, as_dict, dumps
 from .bigquery import object_from_text
 from .limits import LAMBDA_MAX_ANSWER_BYTES, check_answer, check_rows
 
@@ -92,5 +91,7 @@ def result_text(value: Value) -> str:
     text = dumps(value)
     if len(text) <= MAX_RESULT_BYTES:
         return text.decode()
-    too_long = empty_value("error", f"the value is longer than VARCHAR({MAX_RESULT_BYTES}) allows")
-    return orjson.dumps(too_long).decode()
+    # The same keys, emptied (lists stay lists): a wire format knows the value's shape, not 6sense's.
+    emptied = {key: [] if isinstance(field, list) else None for key, field in as_dict(value).items()}
+    error = f"the value is longer than VARCHAR({MAX_RESULT_BYTES}) allows"
+    return orjson.dumps({**emptied, "status": "error", "error": error, "from_cache": False}).decode()

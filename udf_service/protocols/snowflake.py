@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from ..errors import ProtocolError
 from ..leads import ARGUMENTS_HINT, MAX_ARGS
 from ..values import dumps
@@ -84,3 +86,8 @@ def encode(row_numbers: Sequence[int], values: Sequence[object]) -> bytes:
     body = dumps({"data": [[n, v] for n, v in zip(row_numbers, values, strict=True)]})
     check_answer(len(body), SNOWFLAKE_MAX_ANSWER_BYTES, "snowflake", len(values))
     return body
+
+
+def error(message: str) -> bytes:
+    """A failure body (any status but 200 and 202): `{"error": ...}`, the sentence Snowflake shows."""
+    return orjson.dumps({"error": message})

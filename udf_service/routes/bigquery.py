@@ -22,8 +22,8 @@ from .. import metrics
 from ..engine import Row
 from ..leads import lead_from_args
 from ..protocols import bigquery
-from ..protocols.compression import compress
 from ..runtime import current
+from .answers import json_answer
 
 bp = Blueprint("bigquery", __name__, url_prefix="/bigquery")
 log = logging.getLogger("udf_service.bigquery")
@@ -71,9 +71,4 @@ def _replies(call: bigquery.Request, values: Sequence[Any], route: str, started:
             "statuses": statuses,
         },
     )
-    body, encoding = compress(encoded, request.headers.get("Accept-Encoding"))
-    response = Response(body, status=200, mimetype="application/json")
-    if encoding:
-        response.headers["Content-Encoding"] = encoding
-    response.headers["Vary"] = "Accept-Encoding"
-    return response
+    return json_answer(encoded)

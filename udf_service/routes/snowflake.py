@@ -18,9 +18,9 @@ from ..engine import Row
 from ..errors import ProtocolError
 from ..leads import lead_from_args
 from ..protocols import snowflake
-from ..protocols.compression import compress
 from ..runtime import current
 from ..snowflake_jobs import Outcome
+from .answers import json_answer
 
 bp = Blueprint("snowflake", __name__, url_prefix="/snowflake")
 log = logging.getLogger("udf_service.snowflake")
@@ -103,9 +103,4 @@ def _outcome(
     )
     if outcome.body is None:
         return Response(b"", status=outcome.status)
-    body, encoding = compress(outcome.body, request.headers.get("Accept-Encoding"))
-    response = Response(body, status=outcome.status, mimetype="application/json")
-    if encoding:
-        response.headers["Content-Encoding"] = encoding
-    response.headers["Vary"] = "Accept-Encoding"
-    return response
+    return json_answer(outcome.body, outcome.status)
