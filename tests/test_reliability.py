@@ -178,14 +178,17 @@ def test_state_outage_mid_query_calls_nothing_pays_nothing_twice_polls_stay_202(
 
 def test_a_finished_result_outlives_an_empty_redis_restart(own_redis: RedisServer, make_app: Any) -> None:
     """An async batch finished, then Redis restarted empty before Snowflake polled: the worker
-    that ran it answers the poll from memory, 200 exact, and nothing is fetched again."""
+    that ran it answers the poll from memory, and stores the result again, so a poll that reaches
+    another worker gets the 200 too (not 503 after the unknown-id grace). Nothing is fetched again."""
     simulator = Simulator(latency_ms=40)
     app = make_app(
         state_url=own_redis.url,
         transport=SimulatorTransport(simulator),
         upstream_concurrency=1,
         sync_budget_s=0.1,
+        job_lease_s=1.0,
     )
+    other_worker = make_app(state_url=own_redis.url, transport=SimulatorTransport(simulator))
     rows = _leads(10, "lost")
     caller = in_process(app, max_batch_rows=10)
     headers = caller.headers("q-lost", "q-lost:1:0:0:0")
@@ -201,6 +204,15 @@ def test_a_finished_result_outlives_an_empty_redis_restart(own_redis: RedisServe
     poll = caller.client.get(caller.url, headers=headers)
     assert poll.status_code == 200, poll.text[:300]
     _assert_exact(rows, [value for _, value in poll.json()["data"]])
+    elsewhere = in_process(other_worker)
+    polls: list[int] = []
+
+    def answered_elsewhere() -> bool:
+        polls.append(elsewhere.client.get(elsewhere.url, headers=headers).status_code)
+        return polls[-1] != 202
+
+    _until(answered_elsewhere, 10, "the other worker to find the result")
+    assert polls[-1] == 200 and set(polls) <= {200, 202}, polls
     assert simulator.stats()["calls"] == 10
 
 
