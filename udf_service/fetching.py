@@ -553,12 +553,16 @@ class Dispatcher:
         if free <= 0:
             return 0
         items = self.state.fetch_take(self.owner, free, self.settings.fetch_lease_s, keys)
+        started = 0
         for item in items:
             held = Held(item, Lead.from_form(orjson.loads(item.payload)))
             with self.lock:
+                if item.key in self.held:  # claimed back from a lost take while it runs here
+                    continue
                 self.held[item.key] = held
             self.pool.submit(self._run, held)
-        return len(items)
+            started += 1
+        return started
 
     def _run(self, held: Held) -> None:
         try:

@@ -75,6 +75,15 @@ def failure(exc: BaseException) -> Outcome:
     return Outcome(described.status, snowflake.error(described.message))
 
 
+@dataclass(frozen=True)
+class Kept:
+    """A finished result this worker holds until Snowflake has read it (or it ages out)."""
+
+    outcome: Outcome
+    at: float  # monotonic time it finished
+    digest: bytes  # what the stored job keeps instead of the rows (to store it again if lost)
+
+
 @dataclass(eq=False)
 class Running:
     """A job this worker waits for."""
@@ -112,7 +121,8 @@ class SnowflakeJobs:
         self.clock = clock
         self.lock = threading.Lock()
         self.running: dict[str, Running] = {}
-        self.finished: OrderedDict[str, tuple[Outcome, float]] = OrderedDict()
+        self.finished: OrderedDict[str, Kept] = OrderedDict()
+        self.checked_kept_at = -float("inf")
         self.unstored: dict[str, Running] = {}
         self.unknown_since: dict[str, float] = {}
         self.waiting_seats = max(settings.threads - 1, 1)
@@ -195,7 +205,7 @@ class SnowflakeJobs:
         job.outcome = outcome
         with self.lock:
             self.running.pop(job.job_id, None)
-            self._keep(job.job_id, outcome)
+            self._keep(job.job_id, outcome, _digest(job.payload))
         job.finished.set()
         metrics.JOBS.labels("finished").inc()
         seconds = round(self.clock.time() - job.created_at, 3)
@@ -224,9 +234,9 @@ class SnowflakeJobs:
         except StateError:
             return False
 
-    def _keep(self, job_id: str, outcome: Outcome) -> None:
+    def _keep(self, job_id: str, outcome: Outcome, digest: bytes) -> None:
         """Keep a finished result in memory (lock held), bounded in count and time."""
-        self.finished[job_id] = (outcome, self.clock.monotonic())
+        self.finished[job_id] = Kept(outcome, self.clock.monotonic(), digest)
         while len(self.finished) > KEEP_FINISHED_MAX:
             self.finished.popitem(last=False)
 
@@ -236,7 +246,7 @@ class SnowflakeJobs:
         with self.lock:
             kept = self.finished.get(job_id)
             if kept is not None:
-                return kept[0]
+                return kept.outcome
             if job_id in self.running:
                 return ACCEPTED
         try:
@@ -291,8 +301,25 @@ class SnowflakeJobs:
                     self.unstored.pop(job.job_id, None)
         now = self.clock.monotonic()
         with self.lock:
-            while self.finished and now - next(iter(self.finished.values()))[1] > KEEP_FINISHED_S:
+            while self.finished and now - next(iter(self.finished.values())).at > KEEP_FINISHED_S:
                 self.finished.popitem(last=False)
+        if now - self.checked_kept_at >= self.settings.job_lease_s:
+            self.checked_kept_at = now
+            self._store_lost_results(now)
+
+    def _store_lost_results(self, now: float) -> None:
+        """Store again the results this worker holds that the backend lost (Redis restarted
+        empty): Snowflake's next poll may reach another worker, which only has the state, and
+        would answer it 503 after the unknown-id grace; that ends the query."""
+        with self.lock:
+            young = [(job_id, kept) for job_id, kept in self.finished.items()
+                     if now - kept.at < SNOWFLAKE_ASYNC_LIMIT_S]  # fmt: skip
+        lease, ttl = self.settings.job_lease_s, self.settings.job_ttl_s
+        for job_id, kept in young:
+            if self.state.job_get(job_id) is None:
+                self.state.job_create(job_id, kept.digest, self.owner, lease, ttl)
+                self.state.job_finish(job_id, self.owner, kept.outcome.stored(), kept.digest)
+                log.warning("job_result_stored_again", extra={"batch_id": job_id[:200]})
 
     def _renew_one(self, job: Running) -> None:
         lease, ttl = self.settings.job_lease_s, self.settings.job_ttl_s

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -121,3 +122,25 @@ def test_state_from_url_opens_redis(redis_url: str) -> None:
     state = state_from_url(redis_url, prefix="x")
     assert isinstance(state, RedisState) and state.prefix == "x"
     state.ping()
+
+
+def test_a_take_whose_answer_was_lost_is_claimed_back(redis_server, redis_url: str) -> None:
+    """A take sent to a stopped server (SIGSTOP) times out in the client but runs when the server
+    continues: its items are leased to us, unseen. The next take by the same owner gets them back
+    at once, instead of nobody fetching them until the lease lapses; another owner cannot."""
+    state = RedisState.from_url(redis_url)
+    state.fetch_push({"a": b"1", "b": b"2"}, 0)
+    admin = redis.Redis.from_url(redis_url)
+    assert state.fetch_take("w", 1, LONG, keys=["absent"]) == []  # the script is loaded: EVALSHA runs
+    redis_server.pause()
+    resume = threading.Timer(2.5, redis_server.resume)
+    resume.start()
+    try:
+        with pytest.raises(StateError, match="Timeout"):
+            state.fetch_take("w", 2, LONG)  # the client gives up at 2 s; the server runs it at 2.5 s
+    finally:
+        resume.join()
+    assert admin.hlen("sixsense-udf:fetch-owners") == 2, "the timed-out take ran"
+    assert state.fetch_take("other", 2, LONG) == []  # leased (to "w", who never heard)
+    assert sorted(i.key for i in state.fetch_take("w", 2, LONG)) == ["a", "b"]
+    assert state.fetch_take("w", 2, LONG) == []  # claimed once

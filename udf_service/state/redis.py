@@ -13,6 +13,7 @@ imported lazily, so the package imports without it. Keys are ``<prefix>:<kind>:<
     limiter:<n>        tat (text seconds)     flag:<key>    value, PX ttl
     counter:<key>      integer                workers       zset owner -> alive until
     job:<id>           hash, PX ttl           job-leases    zset id -> lease_until (unfinished)
+    take:<token>       keys one take leased, PX half a lease (claimed back if its answer was lost)
 
 Cluster mode (``redis+cluster://``, ``rediss+cluster://``: Redis Cluster, Valkey cluster mode,
 ElastiCache Serverless): the prefix becomes a hash tag, ``{<prefix>}:<kind>:<key>``, so every key
@@ -50,9 +51,10 @@ from .base import (
 SCRIPTS = ["cache_count", "reserve_slot", "hold_off", "slot_backlog", "incr"]
 SCRIPTS += ["job_create", "job_lease", "job_finish", "jobs_orphaned", "jobs_running", "sweep", "heartbeat"]
 SCRIPTS += ["fetch_push", "fetch_take", "fetch_renew", "fetch_release", "fetch_done", "fetch_depth"]
-SCRIPTS += ["before_send"]
+SCRIPTS += ["before_send", "fetch_reclaim"]
 CHUNK = 500  # keys per command or script call, so one call never blocks the server for long
 FETCH = ("fetch-items", "fetch-rounds", "fetch-prio", "fetch-ready", "fetch-leased", "fetch-owners")
+LOST_TAKES_KEPT = 16  # takes whose answer never came, per process, that the next take claims
 
 
 @cache
@@ -68,6 +70,11 @@ def _ms(seconds: float) -> int:
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), CHUNK):
         yield items[i : i + CHUNK]
+
+
+def _items(flat: Sequence[Any]) -> list[Item]:
+    """Items from a script's flat answer: key, payload, round, ..."""
+    return [Item(flat[i].decode(), flat[i + 1], int(flat[i + 2])) for i in range(0, len(flat), 3)]
 
 
 def cluster_url(url: str) -> tuple[str, bool]:
@@ -193,6 +200,11 @@ class RedisState(State):
         self._scripts = {name: Script(client, _lua(name).encode()) for name in SCRIPTS}
         self._fetch = [self._p + name for name in FETCH]
         self._epoch_key = self._p + "epoch"
+        # A take that timed out may still have run (a paused or slow server executes it later):
+        # its items are then leased to us and nobody fetches them until the lease lapses. The
+        # next take by the same owner claims them back through the take's record.
+        self._lost_takes: list[tuple[str, str]] = []  # (owner, record key)
+        self._lost_lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "sixsense-udf", max_connections: int = 64) -> RedisState:
@@ -305,8 +317,29 @@ class RedisState(State):
     ) -> list[Item]:
         if limit <= 0 or (keys is not None and not keys):
             return []
-        flat = self._run("fetch_take", self._fetch, limit, lease_s, owner, *(keys or ()))
-        return [Item(flat[i].decode(), flat[i + 1], int(flat[i + 2])) for i in range(0, len(flat), 3)]
+        reclaimed = self._reclaim(owner, lease_s)
+        record = f"{self._p}take:{secrets.token_hex(8)}"
+        try:
+            # The record lives half a lease: past that the items may be ready (and taken) again.
+            flat = self._run(
+                "fetch_take", [*self._fetch, record], limit, lease_s, lease_s / 2, owner, *(keys or ())
+            )
+        except StateError:
+            with self._lost_lock:
+                self._lost_takes = [*self._lost_takes, (owner, record)][-LOST_TAKES_KEPT:]
+            raise
+        return reclaimed + _items(flat)
+
+    def _reclaim(self, owner: str, lease_s: float) -> list[Item]:
+        """The items of this owner's takes that failed on the way back (see ``_lost_takes``)."""
+        with self._lost_lock:
+            records = [record for who, record in self._lost_takes if who == owner]
+        if not records:
+            return []
+        flat = self._run("fetch_reclaim", [*self._fetch, *records], owner, lease_s)
+        with self._lost_lock:
+            self._lost_takes = [lost for lost in self._lost_takes if lost[1] not in records]
+        return _items(flat)
 
     def fetch_renew(self, owner: str, keys: Iterable[str], lease_s: float) -> set[str]:
         held: set[str] = set()

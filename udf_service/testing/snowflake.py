@@ -48,6 +48,7 @@ class CallStats:
     retries: int = 0
     polls: int = 0
     statuses: list[int] = field(default_factory=list)
+    poll_statuses: list[int] = field(default_factory=list)  # GET answers only: any but 200/202 ends
     batch_seconds: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -157,6 +158,8 @@ class SnowflakeCaller:
             delay = min(delay * 1.5, 2.0)  # "starts out short but grows longer for each HTTP 202"
             self.stats.add(polls=1)
             response = self._transport_retries(lambda: self.client.get(url, headers=headers))
+            with self.stats.lock:
+                self.stats.poll_statuses.append(response.status_code)
         if response.status_code != 200:
             raise ExternalFunctionError(
                 f"remote service error: {response.status_code} {response.text[:300]!r}", response.status_code
