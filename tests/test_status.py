@@ -124,10 +124,12 @@ def test_usage_shows_queue_eta_cache_and_history(make_app: Any) -> None:
     rows = [[i, f"lead{i}@example.com", "US"] for i in range(40)]
     assert client.post("/snowflake/people/full/cached", json={"data": rows}).status_code == 200
     time.sleep(2.0)
+    runtime_of(app).completer.flush(5)  # a refund of an unused slot would be in calls_today only
     usage = client.get("/usage").json
     assert usage["calls_per_minute"]["limit"] == 120
     assert len(usage["calls_per_minute"]["last_hour"]) == 60
-    assert usage["calls_per_minute"]["last_hour"][-1] == usage["calls_today"] >= 3
+    # The two seconds may straddle a minute: the hour's counts add up to today's (not at midnight).
+    assert sum(usage["calls_per_minute"]["last_hour"]) == usage["calls_today"] >= 3
     assert usage["queue"]["depth"] == usage["queue_depth"] == usage["queue"]["background"] > 0
     assert usage["queue"]["eta_at_limit_s"] == pytest.approx(usage["queue"]["depth"] / 2, abs=0.1)
     queue = usage["queue"]
