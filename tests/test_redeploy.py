@@ -5,8 +5,9 @@ query against the simulator (one process, counting calls), is stopped, and a *ne
 process on the same configured state answers the same leads: 0 upstream calls, every value from
 the cache. The state itself outlives the service, as the deployment keeps it:
 
-- ``docker-named-volume`` / ``spcs-block-volume``: ``sqlite:////var/lib/udf/state.db`` on a volume
-  that outlives the container (here a directory that outlives the process);
+- ``sqlite-on-a-volume`` (a Docker named volume, or the SPCS block volume: the same setting):
+  ``sqlite:////var/lib/udf/state.db`` on a volume that outlives the container (here a directory
+  that outlives the process);
 - ``aws-elasticache`` (the Terraform default): ``rediss://:<auth token>@host:6379/0``;
 - ``aws-serverless-valkey`` (``state_store = "serverless"``): cluster mode over TLS,
   ``rediss+cluster://``.
@@ -28,14 +29,14 @@ from udf_service.testing.snowflake import SnowflakeCaller
 
 pytestmark = pytest.mark.e2e
 
-DEPLOYMENTS = ["docker-named-volume", "spcs-block-volume", "aws-elasticache", "aws-serverless-valkey"]
+DEPLOYMENTS = ["sqlite-on-a-volume", "aws-elasticache", "aws-serverless-valkey"]
 
 
 @pytest.fixture
 def configured_state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The UDF_STATE_URL the deployment configures, on storage that outlives the service."""
     kind = request.param
-    if kind in ("docker-named-volume", "spcs-block-volume"):
+    if kind == "sqlite-on-a-volume":
         volume = tmp_path / "volume"  # what the named volume / block volume mounts at /var/lib/udf
         volume.mkdir()
         yield f"sqlite:///{volume}/state.db"
