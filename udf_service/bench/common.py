@@ -529,6 +529,25 @@ class Caller:
             delay = min(delay * 2, 2.0)
 
 
+def simulator_ceiling(simulator: Simulator, threads: int, count: int) -> float:
+    """Calls/s a bare client with `threads` threads gets from the simulator directly: what the
+    simulator (and the machine it shares) can serve at all, so a figure can say how much of that
+    the service reached. Every lead is new; the simulator closes each connection."""
+    local = threading.local()
+    url, auth = f"{simulator.url}/v2/people/full", {"Authorization": f"Token {TOKEN}"}
+
+    def call(row: list[Any]) -> None:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        local.session.post(url, data={"email": row[0], "country": row[1]}, headers=auth, timeout=30)
+
+    rows = unique_leads(count, f"ceiling-{next(_query_counter)}")
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(call, rows))
+    return len(rows) / (time.perf_counter() - started)
+
+
 class StatsSampler:
     """Samples the simulator's call counter in the background: (monotonic time, calls) pairs."""
 
