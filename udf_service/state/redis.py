@@ -13,7 +13,8 @@ imported lazily, so the package imports without it. Keys are ``<prefix>:<kind>:<
     limiter:<n>        tat (text seconds)     flag:<key>    value, PX ttl
     counter:<key>      integer                workers       zset owner -> alive until
     job:<id>           hash, PX ttl           job-leases    zset id -> lease_until (unfinished)
-    take:<token>       keys one take leased, PX half a lease (claimed back if its answer was lost)
+    take:<token>       keys one take (or fetch_done with a take) leased, PX half a lease (claimed
+                       back if its answer was lost)
 
 Cluster mode (``redis+cluster://``, ``rediss+cluster://``: Redis Cluster, Valkey cluster mode,
 ElastiCache Serverless): the prefix becomes a hash tag, ``{<prefix>}:<kind>:<key>``, so every key
@@ -46,6 +47,7 @@ from .base import (
     Reservation,
     SendCheck,
     State,
+    Take,
 )
 
 SCRIPTS = ["cache_count", "reserve_slot", "hold_off", "slot_backlog", "incr"]
@@ -351,9 +353,18 @@ class RedisState(State):
         for part in _chunks(list(keys)):
             self._run("fetch_release", self._fetch[1:], owner, *part)
 
-    def fetch_done(self, done: Sequence[Done], counters: Mapping[str, tuple[int, float | None]]) -> None:
-        keys = [self._p + "cache-index", *self._fetch]
+    def fetch_done(
+        self,
+        done: Sequence[Done],
+        counters: Mapping[str, tuple[int, float | None]],
+        take: Take | None = None,
+    ) -> list[Item]:
+        take = take if take is not None and take.limit > 0 else None
+        reclaimed = [] if take is None else self._reclaim(take.owner, take.lease_s)
+        record = f"{self._p}take:{secrets.token_hex(8)}"
+        keys = [self._p + "cache-index", *self._fetch, record]
         args: list[Any] = [len(done)]
+        args += [0, 0, 0, ""] if take is None else [take.limit, take.lease_s, take.lease_s / 2, take.owner]
         for item in done:
             if item.value is None:
                 keys.append(self._key("cache", item.key))  # a placeholder: nothing is written
@@ -368,7 +379,14 @@ class RedisState(State):
         for key, (amount, ttl_s) in counters.items():
             keys.append(self._key("counter", key))
             args += [int(amount), "" if ttl_s is None else _ms(ttl_s)]
-        self._run("fetch_done", keys, *args)
+        try:
+            flat = self._run("fetch_done", keys, *args)
+        except StateError:
+            if take is not None:  # the take may have run: the owner's next take claims it back
+                with self._lost_lock:
+                    self._lost_takes = [*self._lost_takes, (take.owner, record)][-LOST_TAKES_KEPT:]
+            raise
+        return reclaimed + _items(flat)
 
     def fetch_depth(self) -> dict[int, int]:
         priorities = (INTERACTIVE, BACKGROUND)

@@ -37,6 +37,7 @@ from .base import (
     Reservation,
     SendCheck,
     State,
+    Take,
 )
 from .sqlite_sql import EXPIRING, MIGRATIONS, OLD_QUEUE, OLD_TABLES, SCHEMA, SQL
 
@@ -339,12 +340,19 @@ class SQLiteState(State):
                 if run("fetch_any_ready").fetchone() is None:
                     return []
         with self._tx() as (run, _):
-            if keys is None:
-                rows = run("fetch_ready", limit=limit).fetchall()
-            else:
-                rows = [row for key in keys[:limit] if (row := run("fetch_ready_key", key=key).fetchone())]
-            for key, _, _ in rows:
-                run("fetch_lease", key=key, owner=owner, lease=lease_s)
+            return self._lease_ready(run, owner, limit, lease_s, keys)
+
+    @staticmethod
+    def _lease_ready(
+        run: Any, owner: str, limit: int, lease_s: float, keys: Sequence[str] | None = None
+    ) -> list[Item]:
+        """Lease up to ``limit`` ready items (of ``keys``, or most urgent first), in the caller's tx."""
+        if keys is None:
+            rows = run("fetch_ready", limit=limit).fetchall()
+        else:
+            rows = [row for key in keys[:limit] if (row := run("fetch_ready_key", key=key).fetchone())]
+        for key, _, _ in rows:
+            run("fetch_lease", key=key, owner=owner, lease=lease_s)
         return [Item(key, payload, round_) for key, payload, round_ in rows]
 
     def fetch_renew(self, owner: str, keys: Iterable[str], lease_s: float) -> set[str]:
@@ -361,7 +369,12 @@ class SQLiteState(State):
                 for key in keys:
                     run("fetch_release", key=key, owner=owner)
 
-    def fetch_done(self, done: Sequence[Done], counters: Mapping[str, tuple[int, float | None]]) -> None:
+    def fetch_done(
+        self,
+        done: Sequence[Done],
+        counters: Mapping[str, tuple[int, float | None]],
+        take: Take | None = None,
+    ) -> list[Item]:
         with self._tx() as (run, now):
             for item in done:
                 if item.value is not None and item.cache:
@@ -371,6 +384,9 @@ class SQLiteState(State):
                 run("fetch_remove", key=item.key, round=item.round)
             for key, (amount, ttl_s) in counters.items():
                 self._add(run, key, amount, ttl_s, now)
+            if take is None or take.limit <= 0:
+                return []
+            return self._lease_ready(run, take.owner, take.limit, take.lease_s)
 
     def fetch_depth(self) -> dict[int, int]:
         with self._reading() as (run, _):
