@@ -1,6 +1,7 @@
 """Fetching queued leads from 6sense, each paid once, by whichever worker is free.
 
     fetch_take -> reserve_slot -> wait -> before_send -> send -> (retry) -> deliver + fetch_done
+    (and that fetch_done is the next lead's fetch_take: see `Completer`)
 
 - `Dispatcher`: one thread per worker; takes ready items from the shared queue (most urgent
   first) and runs them on this worker's fetch threads, keeping as many calls in flight as
