@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
@@ -50,7 +50,7 @@ from .sixsense.flatten import empty_value, flatten
 from .sixsense.retry import RetryPolicy
 from .state import Done, Item, State, Take
 from .values import stored_bytes
-from .waiting import Outcome, Waiters
+from .waiting import Outcome, Refill, Waiters
 
 log = logging.getLogger("udf_service.fetching")
 
@@ -110,16 +110,6 @@ class Held:
 
     item: Item
     lead: Lead
-
-
-class Refill(Protocol):
-    """Who starts the items a completer's write takes (this worker's `Dispatcher`)."""
-
-    def room(self, finishing: Sequence[str]) -> Take | None:
-        """What to take once the fetches of `finishing` have ended; None: take nothing."""
-
-    def run_taken(self, items: list[Item]) -> int:
-        """Run the items taken on the fetch threads; how many were started."""
 
 
 class Completer:
@@ -547,7 +537,9 @@ class Dispatcher:
         self.thread = threading.Thread(target=self._loop, name="udf-dispatcher", daemon=True)
 
     def start(self) -> None:
-        self.completer.refill = self  # from now on, writes of finished fetches take the next items
+        # From now on, writes of finished fetches and of a batch's misses take the next items.
+        self.completer.refill = self
+        self.fetcher.waiters.refill = self
         self.thread.start()
 
     def poke(self) -> None:
@@ -633,6 +625,8 @@ class Dispatcher:
                 back.append(item.key)
                 continue
             started += 1
+        if started:  # busy: the dispatcher's own polls stay quick for work queued elsewhere
+            self.last_activity = self.clock.monotonic()
         if back:
             self.fetcher._quietly(partial(self.state.fetch_release, self.owner, back))
         return started

@@ -260,6 +260,23 @@ class StateContract:
         state.fetch_push({"bg1": b""}, BACKGROUND)  # a less urgent push changes nothing
         assert state.fetch_depth() == {INTERACTIVE: 1, BACKGROUND: 1}
 
+    def test_fetch_push_take_queues_and_claims_in_one_call(self, state: State) -> None:
+        """fetch_push_take queues as fetch_push does, then leases ready items to the pusher as
+        fetch_take does (most urgent first, queued before or now); without a take it takes none."""
+        state.fetch_push({"bg": b"b"}, BACKGROUND)
+        first = state.fetch_push({"old": b"o"}, INTERACTIVE)
+        rounds, taken = state.fetch_push_take({"old": b"x", "new": b"n"}, INTERACTIVE, Take("w", 2, LONG))
+        assert rounds["old"] == first["old"] and rounds["new"] > first["old"]
+        assert [(i.key, i.payload, i.round) for i in taken] == [
+            ("old", b"o", first["old"]),
+            ("new", b"n", rounds["new"]),
+        ]
+        assert state.before_send("new", "w").held
+        assert [i.key for i in state.fetch_take("other", 5, LONG)] == ["bg"]
+        assert state.fetch_push_take({"more": b""}, BACKGROUND) == ({"more": rounds["new"] + 1}, [])
+        assert state.fetch_push_take({}, BACKGROUND, Take("w", 0, LONG)) == ({}, [])
+        assert [i.key for i in state.fetch_push_take({}, BACKGROUND, Take("w", 5, LONG))[1]] == ["more"]
+
     def test_fetch_take_only_the_given_keys(self, state: State) -> None:
         """With keys, fetch_take leases only those that are ready (a caller fetching its own)."""
         state.fetch_push({"a": b"", "b": b"", "c": b""}, INTERACTIVE)

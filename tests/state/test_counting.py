@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from udf_service.state import State
-from udf_service.state.counting import KINDS, LOCAL, READ, WRITE, CountingState, Tally, public_methods
+from udf_service.state.counting import IDLE, KINDS, LOCAL, READ, WRITE, CountingState, Tally, public_methods
 from udf_service.state.sqlite import SQLiteState
 
 from .contract import LONG, StateContract
@@ -38,6 +38,17 @@ def test_calls_are_counted_by_method_and_kind(tmp_path: Path) -> None:
     assert (tally.total(WRITE), tally.total(READ)) == (2, 2)
     tally.reset()
     assert tally.snapshot() == {}
+
+
+def test_a_take_that_found_nothing_is_an_idle_read(tmp_path: Path) -> None:
+    """fetch_take answering nothing is counted as a read under its idle name; one that took, a write."""
+    tally = Tally()
+    state = CountingState(SQLiteState(str(tmp_path / "s.db")), tally)
+    assert state.fetch_take("w", 5, LONG) == []
+    state.fetch_push({"a": b""}, 0)
+    assert len(state.fetch_take("w", 5, LONG)) == 1
+    assert tally.snapshot() == {IDLE["fetch_take"]: 1, "fetch_push": 1, "fetch_take": 1}
+    assert (tally.total(WRITE), tally.total(READ)) == (2, 1)
 
 
 class TestCountingState(StateContract):

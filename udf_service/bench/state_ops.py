@@ -22,7 +22,7 @@ from udf_service.background import TICK_S as BACKGROUND_TICK_S
 from udf_service.config import RateLimit, Settings
 from udf_service.simulator import Simulator, SimulatorTransport
 from udf_service.state import state_from_url
-from udf_service.state.counting import KINDS, READ, WRITE, CountingState, Tally
+from udf_service.state.counting import READ, WRITE, CountingState, Tally, kind_of
 from udf_service.testing.snowflake import in_process
 
 from .common import Figure, Workspace, lost_rows, unique_leads
@@ -58,7 +58,7 @@ class Measurement:
     ops: dict[str, int] = field(default_factory=dict)  # method -> calls
 
     def total(self, kind: str) -> int:
-        return sum(count for name, count in self.ops.items() if KINDS[name] == kind)
+        return sum(count for name, count in self.ops.items() if kind_of(name) == kind)
 
     def per_lead(self, kind: str) -> float:
         return self.total(kind) / max(self.leads, 1)
@@ -67,7 +67,7 @@ class Measurement:
         """`method per-lead` for each method of `kind` with at least `at_least` per lead, most
         frequent first; the rest summed as `others`."""
         leads = max(self.leads, 1)
-        counts = sorted(((c, n) for n, c in self.ops.items() if KINDS[n] == kind), reverse=True)
+        counts = sorted(((c, n) for n, c in self.ops.items() if kind_of(n) == kind), reverse=True)
         shown = [f"{name} {count / leads:.2f}" for count, name in counts if count / leads >= at_least]
         rest = sum(count for count, _ in counts if count / leads < at_least)
         return ", ".join(shown + ([f"others {rest / leads:.2f}"] if rest else []))

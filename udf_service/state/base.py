@@ -17,6 +17,7 @@ How a lead is fetched once, whoever asks (the *fetch queue*):
 
     fetch_push   a requester queues its misses (one call for a whole batch); a key already queued
                  is not queued again, so every requester of one lead waits for the same fetch
+                 (``fetch_push_take``: and claims its worker's share of them in the same write)
     fetch_take   a fetcher (any worker, any host) leases ready items, most urgent first
     reserve_slot one send slot under the shared rate limit, counted against the call budget
     before_send  right before the call: not cached meanwhile, still ours, same schedule epoch
@@ -202,6 +203,18 @@ class State(ABC):
         A key already queued keeps its payload and round, and its priority becomes ``priority``
         if that is more urgent (lower). New keys get a round higher than any before.
         """
+
+    def fetch_push_take(
+        self, items: Mapping[str, bytes], priority: int, take: Take | None = None
+    ) -> tuple[dict[str, int], list[Item]]:
+        """``fetch_push``, then with ``take`` lease ready items as ``fetch_take(take.owner,
+        take.limit, take.lease_s)`` does (the pushed ones or any others, most urgent first);
+        every key's round and the items taken. A backend does both in one write where it can:
+        the worker that receives a batch claims its share of the misses as it queues them."""
+        rounds = self.fetch_push(items, priority)
+        if take is None or take.limit <= 0:
+            return rounds, []
+        return rounds, self.fetch_take(take.owner, take.limit, take.lease_s)
 
     @abstractmethod
     def fetch_take(

@@ -307,12 +307,38 @@ class RedisState(State):
 
     # ------------------------------------------------------------------ fetch queue
     def fetch_push(self, items: Mapping[str, bytes], priority: int) -> dict[str, int]:
+        return self.fetch_push_take(items, priority)[0]
+
+    def fetch_push_take(
+        self, items: Mapping[str, bytes], priority: int, take: Take | None = None
+    ) -> tuple[dict[str, int], list[Item]]:
+        take = take if take is not None and take.limit > 0 else None
+        if not items and take is None:
+            return {}, []
+        reclaimed = [] if take is None else self._reclaim(take.owner, take.lease_s)
         rounds: dict[str, int] = {}
-        keys = [*self._fetch[:4], self._p + "fetch-counter"]
-        for part in _chunks(list(items.items())):
-            answer = self._run("fetch_push", keys, priority, *[x for pair in part for x in pair])
+        parts = list(_chunks(list(items.items()))) or [[]]
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            asks = take if last else None  # the take goes with the last chunk, once
+            record = f"{self._p}take:{secrets.token_hex(8)}"
+            keys = [*self._fetch[:4], self._p + "fetch-counter", *self._fetch[4:], record]
+            args = [
+                priority,
+                *(
+                    [0, 0, 0, ""]
+                    if asks is None
+                    else [asks.limit, asks.lease_s, asks.lease_s / 2, asks.owner]
+                ),
+            ]
+            try:
+                answer, flat = self._run("fetch_push", keys, *args, *[x for pair in part for x in pair])
+            except StateError:
+                if asks is not None:
+                    self._lost_take(asks.owner, record)
+                raise
             rounds.update((key, int(round_)) for (key, _), round_ in zip(part, answer, strict=True))
-        return rounds
+        return rounds, reclaimed + _items(flat)
 
     def fetch_take(
         self, owner: str, limit: int, lease_s: float, keys: Sequence[str] | None = None
@@ -327,10 +353,14 @@ class RedisState(State):
                 "fetch_take", [*self._fetch, record], limit, lease_s, lease_s / 2, owner, *(keys or ())
             )
         except StateError:
-            with self._lost_lock:
-                self._lost_takes = [*self._lost_takes, (owner, record)][-LOST_TAKES_KEPT:]
+            self._lost_take(owner, record)
             raise
         return reclaimed + _items(flat)
+
+    def _lost_take(self, owner: str, record: str) -> None:
+        """A take that failed on the way back may have run: the owner's next take claims it."""
+        with self._lost_lock:
+            self._lost_takes = [*self._lost_takes, (owner, record)][-LOST_TAKES_KEPT:]
 
     def _reclaim(self, owner: str, lease_s: float) -> list[Item]:
         """The items of this owner's takes that failed on the way back (see ``_lost_takes``)."""
@@ -382,9 +412,8 @@ class RedisState(State):
         try:
             flat = self._run("fetch_done", keys, *args)
         except StateError:
-            if take is not None:  # the take may have run: the owner's next take claims it back
-                with self._lost_lock:
-                    self._lost_takes = [*self._lost_takes, (take.owner, record)][-LOST_TAKES_KEPT:]
+            if take is not None:
+                self._lost_take(take.owner, record)
             raise
         return reclaimed + _items(flat)
 

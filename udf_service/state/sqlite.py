@@ -313,21 +313,35 @@ class SQLiteState(State):
     def fetch_push(self, items: Mapping[str, bytes], priority: int) -> dict[str, int]:
         if not items:
             return {}
-        rounds: dict[str, int] = {}
         with self._tx() as (run, _):
-            counter = run("counter", key=ROUND_COUNTER).fetchone()
-            next_round = counter[0] if counter else 0
-            for key, payload in items.items():
-                row = run("fetch_get", key=key).fetchone()
-                if row is not None:
-                    rounds[key] = row[0]
-                    if row[1] > priority:
-                        run("fetch_raise", key=key, priority=priority)
-                    continue
-                next_round += 1
-                run("fetch_add", key=key, payload=payload, priority=priority, round=next_round)
-                rounds[key] = next_round
-            run("set_counter", key=ROUND_COUNTER, value=next_round, expires_at=None)
+            return self._push(run, items, priority)
+
+    def fetch_push_take(
+        self, items: Mapping[str, bytes], priority: int, take: Take | None = None
+    ) -> tuple[dict[str, int], list[Item]]:
+        if take is None or take.limit <= 0:
+            return self.fetch_push(items, priority), []
+        with self._tx() as (run, _):
+            rounds = self._push(run, items, priority) if items else {}
+            return rounds, self._lease_ready(run, take.owner, take.limit, take.lease_s)
+
+    @staticmethod
+    def _push(run: Any, items: Mapping[str, bytes], priority: int) -> dict[str, int]:
+        """Queue ``items`` (see ``fetch_push``) in the caller's transaction; every key's round."""
+        rounds: dict[str, int] = {}
+        counter = run("counter", key=ROUND_COUNTER).fetchone()
+        next_round = counter[0] if counter else 0
+        for key, payload in items.items():
+            row = run("fetch_get", key=key).fetchone()
+            if row is not None:
+                rounds[key] = row[0]
+                if row[1] > priority:
+                    run("fetch_raise", key=key, priority=priority)
+                continue
+            next_round += 1
+            run("fetch_add", key=key, payload=payload, priority=priority, round=next_round)
+            rounds[key] = next_round
+        run("set_counter", key=ROUND_COUNTER, value=next_round, expires_at=None)
         return rounds
 
     def fetch_take(
