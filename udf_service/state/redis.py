@@ -317,20 +317,15 @@ class RedisState(State):
             return {}, []
         reclaimed = [] if take is None else self._reclaim(take.owner, take.lease_s)
         rounds: dict[str, int] = {}
+        flat: list[Any] = []
         parts = list(_chunks(list(items.items()))) or [[]]
         for index, part in enumerate(parts):
-            last = index == len(parts) - 1
-            asks = take if last else None  # the take goes with the last chunk, once
+            asks = take if index == len(parts) - 1 else None  # the take rides on the last chunk
             record = f"{self._p}take:{secrets.token_hex(8)}"
             keys = [*self._fetch[:4], self._p + "fetch-counter", *self._fetch[4:], record]
-            args = [
-                priority,
-                *(
-                    [0, 0, 0, ""]
-                    if asks is None
-                    else [asks.limit, asks.lease_s, asks.lease_s / 2, asks.owner]
-                ),
-            ]
+            args: list[Any] = [priority, 0, 0, 0, ""]
+            if asks is not None:  # the record lives half a lease, as fetch_take's
+                args = [priority, asks.limit, asks.lease_s, asks.lease_s / 2, asks.owner]
             try:
                 answer, flat = self._run("fetch_push", keys, *args, *[x for pair in part for x in pair])
             except StateError:
