@@ -65,9 +65,9 @@ def test_usage_counts_answers_still_being_written(make_app: Any, monkeypatch: An
     state, release = runtime_of(app).state, threading.Event()
     real = state.fetch_done
 
-    def held_write(done: Any, counters: Any) -> None:
+    def held_write(done: Any, counters: Any, *take: Any) -> Any:
         release.wait(10)  # the writer thread, stalled until /usage has been read
-        real(done, counters)
+        return real(done, counters, *take)
 
     monkeypatch.setattr(state, "fetch_done", held_write)
     try:

@@ -335,6 +335,25 @@ def test_fetch_done_write_is_one_per_group(harness: Harness, monkeypatch: pytest
     assert completer.flush(5) and writes == [5]
 
 
+def test_without_a_running_dispatcher_no_write_takes(harness: Harness) -> None:
+    """A worker whose dispatcher does not run (a Lambda, the CLI) takes nothing in an answer's
+    write: it fetches only the leads its requests ask for."""
+    assert harness.runtime.completer.refill is None
+    assert harness.runtime.dispatcher.room([]) is None
+
+
+def test_items_taken_as_the_dispatcher_stops_go_back(harness: Harness) -> None:
+    """Items an answer's write took while the dispatcher stops are given back at once, so another
+    worker sends them now rather than after this worker's lease."""
+    dispatcher = harness.runtime.dispatcher
+    leads = [Lead(email=f"p{i}@acme.com", country="US") for i in range(2)]
+    harness.state.fetch_push({lead.key: lead_payload(lead) for lead in leads}, INTERACTIVE)
+    items = harness.state.fetch_take(dispatcher.owner, 2, harness.settings.fetch_lease_s)
+    dispatcher.stop_event.set()
+    assert dispatcher.run_taken(items) == 0 and dispatcher.in_flight() == 0
+    assert len(harness.state.fetch_take("next-worker", 5, 30)) == 2
+
+
 # ------------------------------------------------------------------------------ concurrency
 @pytest.mark.parametrize(
     ("per_minute", "latency_s", "workers", "expected"),

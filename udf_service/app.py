@@ -1,7 +1,8 @@
 """The Flask app factory: routes -> wire format -> engine; errors always answered as JSON.
 
 Served by gunicorn through `udf-service serve` as `create_app(settings)`; tests call
-`create_app(Settings(simulate=True, state_url=...))` and use the Flask test client.
+`create_app(Settings(simulate=True, state_url=...))` and use the Flask test client; `state`
+replaces the backend the URL names (the benchmark passes one that counts its calls).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .config import Settings
 from .errors import UdfError
 from .failures import describe
 from .protocols import bigquery, snowflake
+from .state import State
 
 log = logging.getLogger("udf_service")
 
@@ -32,6 +34,7 @@ def create_app(
     transport: httpx.BaseTransport | None = None,
     clock: Clock = SYSTEM,
     background: bool = True,
+    state: State | None = None,
 ) -> Flask:
     settings = settings or Settings.from_env()
     settings.validate()
@@ -44,7 +47,9 @@ def create_app(
     from .routes import bigquery as bigquery_routes
     from .routes import ops, snowflake, status
 
-    runtime.init_app(app, runtime.build(settings, background=background, transport=transport, clock=clock))
+    runtime.init_app(
+        app, runtime.build(settings, background=background, transport=transport, clock=clock, state=state)
+    )
     app.register_blueprint(ops.bp)
     app.register_blueprint(snowflake.bp)
     app.register_blueprint(bigquery_routes.bp)

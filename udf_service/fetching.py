@@ -1,6 +1,7 @@
 """Fetching queued leads from 6sense, each paid once, by whichever worker is free.
 
     fetch_take -> reserve_slot -> wait -> before_send -> send -> (retry) -> deliver + fetch_done
+    (and that fetch_done is the next lead's fetch_take: see `Completer`)
 
 - `Dispatcher`: one thread per worker; takes ready items from the shared queue (most urgent
   first) and runs them on this worker's fetch threads, keeping as many calls in flight as
@@ -11,7 +12,9 @@
   changed (the backend lost its state) or a circuit opened, it does not send.
 - `Completer`: answers are handed to this worker's waiters at once, then written to the state in
   groups (one write for all answers that finished meanwhile). A write that fails is kept in memory
-  and tried again until it lands: an answer that was paid for is never dropped.
+  and tried again until it lands: an answer that was paid for is never dropped. The same write
+  takes the next items for the fetch threads it frees (`State.fetch_done` with a `Take`), so a
+  fetched lead costs two writes, its slot and its answer, however the answers group.
 - `Concurrency`: Little's law. Calls in flight = rate x latency; every worker runs its share,
   bounded by `UDF_UPSTREAM_CONCURRENCY` across all workers and instances.
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -45,9 +48,9 @@ from .recent_errors import RecentErrors
 from .sixsense.client import Answer, SixsenseClient, error_kind
 from .sixsense.flatten import empty_value, flatten
 from .sixsense.retry import RetryPolicy
-from .state import Done, Item, State
+from .state import Done, Item, State, Take
 from .values import stored_bytes
-from .waiting import Outcome, Waiters
+from .waiting import Outcome, Refill, Waiters
 
 log = logging.getLogger("udf_service.fetching")
 
@@ -110,7 +113,11 @@ class Held:
 
 
 class Completer:
-    """Writes finished fetches to the state in groups, and keeps trying while the state is down."""
+    """Writes finished fetches to the state in groups, and keeps trying while the state is down.
+
+    With a `refill` (a running dispatcher), each write of finished fetches also takes the next
+    items for the threads they free: finishing a lead and claiming the next is one write.
+    """
 
     def __init__(
         self, state: State, clock: Clock = SYSTEM, on_written: Callable[[list[str]], None] | None = None
@@ -128,6 +135,7 @@ class Completer:
         self.idle.set()
         self.stop_event = threading.Event()
         self.failing_since: float | None = None
+        self.refill: Refill | None = None  # set by Dispatcher.start
         self.thread = threading.Thread(target=self._loop, name="udf-completer", daemon=True)
         self.thread.start()
 
@@ -140,6 +148,11 @@ class Completer:
                 self.counters[key] = (old + amount, ttl)
             self.idle.clear()
         self.wake.set()
+
+    def finishing(self) -> bool:
+        """Finished fetches not yet written: their write will take the items for their threads."""
+        with self.lock:
+            return bool(self.writing or self.done)
 
     def pending_keys(self) -> list[str]:
         with self.lock:
@@ -191,8 +204,15 @@ class Completer:
                 if self.stop_event.is_set():
                     return
                 continue
+            refill = self.refill if done else None
+            take = refill.room([d.key for d in done]) if refill is not None else None
             try:
-                self.state.fetch_done(done, counters)
+                # Without a take the call is the plain two-argument one (tests wrap it so).
+                taken = (
+                    self.state.fetch_done(done, counters, take)
+                    if take
+                    else self.state.fetch_done(done, counters)
+                )
             except StateError as exc:
                 with self.lock:  # keep them, in order, ahead of anything submitted meanwhile
                     self.writing, self.done, self.writing_counters = [], done + self.done, {}
@@ -216,6 +236,11 @@ class Completer:
             with self.lock:
                 self.writing, self.writing_counters = [], {}
             self.on_written([d.key for d in done])
+            if taken and refill is not None:
+                try:
+                    refill.run_taken(taken)
+                except Exception:  # the writer must outlive anything the fetch side does
+                    log.exception("refill_failed")
             with self.lock:
                 if not self.done and not self.counters:
                     self.idle.set()
@@ -512,6 +537,9 @@ class Dispatcher:
         self.thread = threading.Thread(target=self._loop, name="udf-dispatcher", daemon=True)
 
     def start(self) -> None:
+        # From now on, writes of finished fetches and of a batch's misses take the next items.
+        self.completer.refill = self
+        self.fetcher.waiters.refill = self
         self.thread.start()
 
     def poke(self) -> None:
@@ -542,26 +570,65 @@ class Dispatcher:
             busy = self.clock.monotonic() - self.last_activity < 5.0
             self.clock.wait(self.wake, 0.05 if busy else 0.25)
 
+    def _may_take(self) -> bool:
+        if self.stop_event.is_set() or not self.taking.is_set():
+            return False
+        # Answers held in memory go first, so nobody takes (and pays for) them again.
+        return not (
+            self.clock.monotonic() - self.last_state_error < RECOVERY_GRACE_S or self.completer.failing_since
+        )
+
     def take_once(self, keys: list[str] | None = None) -> int:
         """Take as many items as this worker's share allows and start them; how many were taken."""
-        if self.stop_event.is_set() or not self.taking.is_set():
+        if not self._may_take():
             return 0
-        if self.clock.monotonic() - self.last_state_error < RECOVERY_GRACE_S or self.completer.failing_since:
-            return 0  # answers held in memory go first, so nobody takes (and pays for) them again
+        if keys is None and self.completer.finishing():
+            return 0  # the write of those answers takes the items for the threads they free
         with self.lock:
             free = self.concurrency.target() - len(self.held)
         if free <= 0:
             return 0
-        items = self.state.fetch_take(self.owner, free, self.settings.fetch_lease_s, keys)
-        started = 0
+        return self.run_taken(self.state.fetch_take(self.owner, free, self.settings.fetch_lease_s, keys))
+
+    def room(self, finishing: Sequence[str]) -> Take | None:
+        """The take for a completer's write: this worker's free share once `finishing` have ended.
+
+        Their threads are about to return (an answer is a fetch's last step), so they count as
+        free now. A take of the dispatcher's own at the same moment may start a few more than the
+        share for a while: extra calls in flight, never an extra call per lead.
+        """
+        if not self._may_take() or not self.thread.is_alive():
+            return None
+        with self.lock:
+            free = self.concurrency.target() - len(self.held.keys() - set(finishing))
+        return Take(self.owner, free, self.settings.fetch_lease_s) if free > 0 else None
+
+    def run_taken(self, items: list[Item]) -> int:
+        """Run taken items on the fetch threads; how many were started. Items taken as the
+        dispatcher stops go back at once (another worker sends them, not us after our lease)."""
+        started, back = 0, []
         for item in items:
             held = Held(item, Lead.from_form(orjson.loads(item.payload)))
             with self.lock:
-                if item.key in self.held:  # claimed back from a lost take while it runs here
+                # Claimed back from a lost take while it runs here; or (rarer) queued again under
+                # the same key while its last fetch is still finishing: its lease then lapses.
+                if item.key in self.held:
                     continue
                 self.held[item.key] = held
-            self.pool.submit(self._run, held)
+            try:
+                if self.stop_event.is_set():
+                    raise RuntimeError("stopping")
+                self.pool.submit(self._run, held)
+            except RuntimeError:  # the pool is shut down: stopping
+                with self.lock:
+                    self.held.pop(item.key, None)
+                back.append(item.key)
+                continue
             started += 1
+        if started:  # busy: the dispatcher's own polls stay quick for work queued elsewhere
+            self.last_activity = self.clock.monotonic()
+        if back:
+            self.fetcher._quietly(partial(self.state.fetch_release, self.owner, back))
         return started
 
     def _run(self, held: Held) -> None:

@@ -1,7 +1,8 @@
 """Requesters waiting for their leads: one registry per worker, one reader for all of them.
 
-A batch that needs leads fetched queues them (`State.fetch_push`, one write for the batch) and
-registers a `Waiter`. Whoever fetches a lead (any worker, any host) stores the answer; a fetch in
+A batch that needs leads fetched queues them and registers a `Waiter`: one write for the batch,
+which also claims this worker's free share of the queue for its fetch threads
+(`State.fetch_push_take`). Whoever fetches a lead (any worker, any host) stores the answer; a fetch in
 this worker also hands it over here at once, in memory, so a local requester is answered even
 while the state backend is down. For fetches elsewhere, one collector thread per worker reads the
 answers of every pending key of every waiter in one `answers_get` per tick.
@@ -14,22 +15,32 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from .clock import SYSTEM, Clock
 from .errors import StateError, UpstreamAuthError
 from .leads import Lead
-from .state import State
+from .state import Item, State, Take
 from .values import CachedValue, Value
 
 log = logging.getLogger("udf_service.waiting")
 
 TICK_S = 0.05
 REPUSH_EVERY_S = 10.0
+
+
+class Refill(Protocol):
+    """Who runs the items a write takes on the side (this worker's `fetching.Dispatcher`)."""
+
+    def room(self, finishing: Sequence[str]) -> Take | None:
+        """What to take once the fetches of `finishing` have ended; None: take nothing."""
+
+    def run_taken(self, items: list[Item]) -> int:
+        """Run the items taken on the fetch threads; how many were started."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,7 @@ class Waiters:
         self.stop_event = threading.Event()
         self.thread: threading.Thread | None = None
         self.last_repush = 0.0
+        self.refill: Refill | None = None  # set by a running dispatcher
 
     # ------------------------------------------------------------------ registering
     def wait_for(
@@ -88,15 +100,24 @@ class Waiters:
         deadline: float,
         on_done: Callable[[Waiter], None] | None = None,
     ) -> Waiter:
-        """Queue `leads` (one write) and register a waiter for their answers."""
-        rounds = self.state.fetch_push({key: lead_payload(lead) for key, lead in leads.items()}, priority)
+        """Queue `leads` and claim this worker's free share (one write); register a waiter."""
+        payloads = {key: lead_payload(lead) for key, lead in leads.items()}
+        refill = self.refill
+        take = refill.room([]) if refill is not None else None
+        if take is None:
+            rounds, taken = self.state.fetch_push(payloads, priority), []
+        else:
+            rounds, taken = self.state.fetch_push_take(payloads, priority, take)
         waiter = Waiter(dict(rounds), dict(leads), priority, deadline, on_done)
         with self.lock:
             for key in rounds:
                 self.by_key.setdefault(key, []).append(waiter)
         self._ensure_thread()
         self.wake.set()
-        self.poke()
+        if take is None:
+            self.poke()  # the dispatcher takes them (the write took what this worker had room for)
+        elif taken and refill is not None:
+            refill.run_taken(taken)
         return waiter
 
     def _ensure_thread(self) -> None:

@@ -287,7 +287,8 @@ def test_sql_apply_without_the_snowflake_extra_says_how_to_install_it(
 
 def test_bench_quick(installed: Installed, workdir: Path) -> None:
     """`udf-service bench --quick` (every section) runs from the install: exit 0, no section failed,
-    one upstream call per unique lead, no soak row lost, the table printed."""
+    one upstream call per unique lead, no soak row lost, at most 3 state writes per fetched lead,
+    the table printed."""
     result = installed.run("bench", "--quick", "--json", "bench.json", cwd=workdir, timeout_s=300)
     written = workdir / "bench.json"
     document = orjson.loads(written.read_bytes()) if written.exists() else {"failed": ["?"], "figures": []}
@@ -301,4 +302,6 @@ def test_bench_quick(installed: Installed, workdir: Path) -> None:
     assert all(f["raw"]["calls"] == f["raw"]["leads"] and f["raw"]["max_per_lead"] <= 1 for f in economy[:-1])
     soak = next(f for f in document["figures"] if f["section"] == "soak")["raw"]
     assert soak["lost_rows"] == 0 and soak["rows_sent"] == soak["rows"]
-    assert "1 economy" in output and "soak" in output and "6 sections in" in output
+    ops = [f["raw"] for f in document["figures"] if f["section"] == "6 state operations"]
+    assert ops and all(o["calls"] == o["leads"] and o["writes"] <= 3 * o["leads"] for o in ops if o)
+    assert "1 economy" in output and "soak" in output and "7 sections in" in output

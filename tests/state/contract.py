@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from udf_service.state import BACKGROUND, INTERACTIVE, Done, State, state_from_url
+from udf_service.state import BACKGROUND, INTERACTIVE, Done, State, Take, state_from_url
 
 TTL = 0.2  # a short expiry
 PAST_TTL = TTL + 0.1  # a sleep after which an entry with TTL has surely expired
@@ -260,6 +260,23 @@ class StateContract:
         state.fetch_push({"bg1": b""}, BACKGROUND)  # a less urgent push changes nothing
         assert state.fetch_depth() == {INTERACTIVE: 1, BACKGROUND: 1}
 
+    def test_fetch_push_take_queues_and_claims_in_one_call(self, state: State) -> None:
+        """fetch_push_take queues as fetch_push does, then leases ready items to the pusher as
+        fetch_take does (most urgent first, queued before or now); without a take it takes none."""
+        state.fetch_push({"bg": b"b"}, BACKGROUND)
+        first = state.fetch_push({"old": b"o"}, INTERACTIVE)
+        rounds, taken = state.fetch_push_take({"old": b"x", "new": b"n"}, INTERACTIVE, Take("w", 2, LONG))
+        assert rounds["old"] == first["old"] and rounds["new"] > first["old"]
+        assert [(i.key, i.payload, i.round) for i in taken] == [
+            ("old", b"o", first["old"]),
+            ("new", b"n", rounds["new"]),
+        ]
+        assert state.before_send("new", "w").held
+        assert [i.key for i in state.fetch_take("other", 5, LONG)] == ["bg"]
+        assert state.fetch_push_take({"more": b""}, BACKGROUND) == ({"more": rounds["new"] + 1}, [])
+        assert state.fetch_push_take({}, BACKGROUND, Take("w", 0, LONG)) == ({}, [])
+        assert [i.key for i in state.fetch_push_take({}, BACKGROUND, Take("w", 5, LONG))[1]] == ["more"]
+
     def test_fetch_take_only_the_given_keys(self, state: State) -> None:
         """With keys, fetch_take leases only those that are ready (a caller fetching its own)."""
         state.fetch_push({"a": b"", "b": b"", "c": b""}, INTERACTIVE)
@@ -343,6 +360,33 @@ class StateContract:
         state.fetch_done([Done("a", b"late", LONG, first, cache=False)], {})  # a stale finish
         assert state.fetch_depth() == {INTERACTIVE: 1}
         assert [i.round for i in state.fetch_take("w", 1, LONG)] == [second]
+
+    def test_fetch_done_takes_the_next_items(self, state: State) -> None:
+        """fetch_done with a take stores, drops, counts, then leases ready items as fetch_take
+        does (most urgent, then oldest; expired leases too), in the same write."""
+        state.fetch_push({"bg": b"b"}, BACKGROUND)
+        rounds = state.fetch_push({"a": b"", "lapsed": b"l", "c": b"c"}, INTERACTIVE)
+        state.fetch_take("w", 1, LONG)
+        state.fetch_take("gone-worker", 1, self.TTL)
+        time.sleep(self.PAST_TTL)
+        taken = state.fetch_done(
+            [Done("a", b"v", LONG, rounds["a"])], {"calls": (1, None)}, Take("w", 2, LONG)
+        )
+        assert [(i.key, i.payload, i.round) for i in taken] == [
+            ("lapsed", b"l", rounds["lapsed"]),
+            ("c", b"c", rounds["c"]),
+        ]
+        assert state.answers_get(["a"]).cached == {"a": b"v"} and state.get_int("calls") == 1
+        assert state.before_send("c", "w").held and state.fetch_depth() == {INTERACTIVE: 2, BACKGROUND: 1}
+        assert [i.key for i in state.fetch_take("other", 5, LONG)] == ["bg"]
+        assert state.fetch_done([], {}, Take("w", 5, LONG)) == []
+
+    def test_fetch_done_without_a_take_takes_nothing(self, state: State) -> None:
+        """Without a take (or with a limit of 0) fetch_done leases nothing and answers []."""
+        state.fetch_push({"a": b"", "b": b""}, INTERACTIVE)
+        assert state.fetch_done([], {}) == []
+        assert state.fetch_done([], {}, Take("w", 0, LONG)) == []
+        assert len(state.fetch_take("other", 5, LONG)) == 2
 
     def test_outcomes_expire(self, state: State) -> None:
         """An outcome is kept ttl_s, then gone."""

@@ -1,4 +1,4 @@
-"""sixsense-udf benchmarks: call economy, quota efficiency, throughput, cached path, memory, soak.
+"""sixsense-udf benchmarks: call economy, quota, throughput, cached path, memory, state operations, soak.
 
     python -m udf_service.bench                  # the full suite (under 10 minutes on two cores)
     python -m udf_service.bench --quick          # reduced sizes, for CI
@@ -17,5 +17,6 @@ SECTIONS: dict[str, str] = {
     "throughput": "3. rows/s with a fast upstream vs ideal and naive",
     "cached": "4. cached path rows/s per core and latency vs plain Flask",
     "memory": "5. RSS per worker at rest and after 100,000 cached leads",
+    "state_ops": "6. state writes and reads per fetched lead, SQLite and Redis",
     "soak": "bounded soak: lost rows, latency, memory over a long mixed run",
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..clock import SYSTEM, Clock
 from ..errors import ConfigError
-from .base import BACKGROUND, INTERACTIVE, Answers, Done, Item, Job, Reservation, SendCheck, State
+from .base import BACKGROUND, INTERACTIVE, Answers, Done, Item, Job, Reservation, SendCheck, State, Take
 
 __all__ = [
     "BACKGROUND",
@@ -16,6 +16,7 @@ __all__ = [
     "Reservation",
     "SendCheck",
     "State",
+    "Take",
     "state_from_url",
 ]
 

@@ -17,11 +17,14 @@ How a lead is fetched once, whoever asks (the *fetch queue*):
 
     fetch_push   a requester queues its misses (one call for a whole batch); a key already queued
                  is not queued again, so every requester of one lead waits for the same fetch
+                 (``fetch_push_take``: and claims its worker's share of them in the same write)
     fetch_take   a fetcher (any worker, any host) leases ready items, most urgent first
     reserve_slot one send slot under the shared rate limit, counted against the call budget
     before_send  right before the call: not cached meanwhile, still ours, same schedule epoch
     fetch_done   the answer cached (or kept as a short-lived outcome) and the item removed,
-                 in one write; requesters read it with ``answers_get``
+                 in one write; requesters read it with ``answers_get``. The same write may
+                 lease the next ready items to the writer (``take``), so a worker that finishes
+                 leads refills its fetch threads without a write of its own
 
 Time: ``now()`` is the backend's clock in seconds since the epoch (float). Every expiry below is
 measured on that clock. An entry whose expiry has passed behaves exactly as if it were absent;
@@ -93,6 +96,16 @@ class Done:
     round: int
     cache: bool = True
     lead: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Take:
+    """What ``fetch_done`` leases after storing: up to ``limit`` ready items to ``owner``,
+    for ``lease_s``, exactly as ``fetch_take`` without ``keys`` would."""
+
+    owner: str
+    limit: int
+    lease_s: float
 
 
 @dataclass(frozen=True)
@@ -191,6 +204,18 @@ class State(ABC):
         if that is more urgent (lower). New keys get a round higher than any before.
         """
 
+    def fetch_push_take(
+        self, items: Mapping[str, bytes], priority: int, take: Take | None = None
+    ) -> tuple[dict[str, int], list[Item]]:
+        """``fetch_push``, then with ``take`` lease ready items as ``fetch_take(take.owner,
+        take.limit, take.lease_s)`` does (the pushed ones or any others, most urgent first);
+        every key's round and the items taken. A backend does both in one write where it can:
+        the worker that receives a batch claims its share of the misses as it queues them."""
+        rounds = self.fetch_push(items, priority)
+        if take is None or take.limit <= 0:
+            return rounds, []
+        return rounds, self.fetch_take(take.owner, take.limit, take.lease_s)
+
     @abstractmethod
     def fetch_take(
         self, owner: str, limit: int, lease_s: float, keys: Sequence[str] | None = None
@@ -210,10 +235,17 @@ class State(ABC):
         """Give the items back unfetched (ready again at once), where ``owner`` holds them."""
 
     @abstractmethod
-    def fetch_done(self, done: Sequence[Done], counters: Mapping[str, tuple[int, float | None]]) -> None:
+    def fetch_done(
+        self,
+        done: Sequence[Done],
+        counters: Mapping[str, tuple[int, float | None]],
+        take: Take | None = None,
+    ) -> list[Item]:
         """Atomically: store each answer (cache entry or outcome), remove its item from the queue
         (whoever holds it: the answer is there now) unless the key was queued again since (its
-        round differs), and add ``counters`` (key -> amount, ttl on creation)."""
+        round differs), add ``counters`` (key -> amount, ttl on creation), and then, with
+        ``take``, lease ready items as ``fetch_take(take.owner, take.limit, take.lease_s)`` does
+        and return them (else return ``[]``)."""
 
     @abstractmethod
     def fetch_depth(self) -> dict[int, int]:

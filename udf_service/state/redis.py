@@ -13,7 +13,8 @@ imported lazily, so the package imports without it. Keys are ``<prefix>:<kind>:<
     limiter:<n>        tat (text seconds)     flag:<key>    value, PX ttl
     counter:<key>      integer                workers       zset owner -> alive until
     job:<id>           hash, PX ttl           job-leases    zset id -> lease_until (unfinished)
-    take:<token>       keys one take leased, PX half a lease (claimed back if its answer was lost)
+    take:<token>       keys one take (or fetch_done with a take) leased, PX half a lease (claimed
+                       back if its answer was lost)
 
 Cluster mode (``redis+cluster://``, ``rediss+cluster://``: Redis Cluster, Valkey cluster mode,
 ElastiCache Serverless): the prefix becomes a hash tag, ``{<prefix>}:<kind>:<key>``, so every key
@@ -46,6 +47,7 @@ from .base import (
     Reservation,
     SendCheck,
     State,
+    Take,
 )
 
 SCRIPTS = ["cache_count", "reserve_slot", "hold_off", "slot_backlog", "incr"]
@@ -305,12 +307,33 @@ class RedisState(State):
 
     # ------------------------------------------------------------------ fetch queue
     def fetch_push(self, items: Mapping[str, bytes], priority: int) -> dict[str, int]:
+        return self.fetch_push_take(items, priority)[0]
+
+    def fetch_push_take(
+        self, items: Mapping[str, bytes], priority: int, take: Take | None = None
+    ) -> tuple[dict[str, int], list[Item]]:
+        take = take if take is not None and take.limit > 0 else None
+        if not items and take is None:
+            return {}, []
+        reclaimed = [] if take is None else self._reclaim(take.owner, take.lease_s)
         rounds: dict[str, int] = {}
-        keys = [*self._fetch[:4], self._p + "fetch-counter"]
-        for part in _chunks(list(items.items())):
-            answer = self._run("fetch_push", keys, priority, *[x for pair in part for x in pair])
+        flat: list[Any] = []
+        parts = list(_chunks(list(items.items()))) or [[]]
+        for index, part in enumerate(parts):
+            asks = take if index == len(parts) - 1 else None  # the take rides on the last chunk
+            record = f"{self._p}take:{secrets.token_hex(8)}"
+            keys = [*self._fetch[:4], self._p + "fetch-counter", *self._fetch[4:], record]
+            args: list[Any] = [priority, 0, 0, 0, ""]
+            if asks is not None:  # the record lives half a lease, as fetch_take's
+                args = [priority, asks.limit, asks.lease_s, asks.lease_s / 2, asks.owner]
+            try:
+                answer, flat = self._run("fetch_push", keys, *args, *[x for pair in part for x in pair])
+            except StateError:
+                if asks is not None:
+                    self._lost_take(asks.owner, record)
+                raise
             rounds.update((key, int(round_)) for (key, _), round_ in zip(part, answer, strict=True))
-        return rounds
+        return rounds, reclaimed + _items(flat)
 
     def fetch_take(
         self, owner: str, limit: int, lease_s: float, keys: Sequence[str] | None = None
@@ -325,10 +348,14 @@ class RedisState(State):
                 "fetch_take", [*self._fetch, record], limit, lease_s, lease_s / 2, owner, *(keys or ())
             )
         except StateError:
-            with self._lost_lock:
-                self._lost_takes = [*self._lost_takes, (owner, record)][-LOST_TAKES_KEPT:]
+            self._lost_take(owner, record)
             raise
         return reclaimed + _items(flat)
+
+    def _lost_take(self, owner: str, record: str) -> None:
+        """A take that failed on the way back may have run: the owner's next take claims it."""
+        with self._lost_lock:
+            self._lost_takes = [*self._lost_takes, (owner, record)][-LOST_TAKES_KEPT:]
 
     def _reclaim(self, owner: str, lease_s: float) -> list[Item]:
         """The items of this owner's takes that failed on the way back (see ``_lost_takes``)."""
@@ -351,9 +378,18 @@ class RedisState(State):
         for part in _chunks(list(keys)):
             self._run("fetch_release", self._fetch[1:], owner, *part)
 
-    def fetch_done(self, done: Sequence[Done], counters: Mapping[str, tuple[int, float | None]]) -> None:
-        keys = [self._p + "cache-index", *self._fetch]
+    def fetch_done(
+        self,
+        done: Sequence[Done],
+        counters: Mapping[str, tuple[int, float | None]],
+        take: Take | None = None,
+    ) -> list[Item]:
+        take = take if take is not None and take.limit > 0 else None
+        reclaimed = [] if take is None else self._reclaim(take.owner, take.lease_s)
+        record = f"{self._p}take:{secrets.token_hex(8)}"
+        keys = [self._p + "cache-index", *self._fetch, record]
         args: list[Any] = [len(done)]
+        args += [0, 0, 0, ""] if take is None else [take.limit, take.lease_s, take.lease_s / 2, take.owner]
         for item in done:
             if item.value is None:
                 keys.append(self._key("cache", item.key))  # a placeholder: nothing is written
@@ -368,7 +404,13 @@ class RedisState(State):
         for key, (amount, ttl_s) in counters.items():
             keys.append(self._key("counter", key))
             args += [int(amount), "" if ttl_s is None else _ms(ttl_s)]
-        self._run("fetch_done", keys, *args)
+        try:
+            flat = self._run("fetch_done", keys, *args)
+        except StateError:
+            if take is not None:
+                self._lost_take(take.owner, record)
+            raise
+        return reclaimed + _items(flat)
 
     def fetch_depth(self) -> dict[int, int]:
         priorities = (INTERACTIVE, BACKGROUND)

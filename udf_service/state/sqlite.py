@@ -37,6 +37,7 @@ from .base import (
     Reservation,
     SendCheck,
     State,
+    Take,
 )
 from .sqlite_sql import EXPIRING, MIGRATIONS, OLD_QUEUE, OLD_TABLES, SCHEMA, SQL
 
@@ -312,21 +313,35 @@ class SQLiteState(State):
     def fetch_push(self, items: Mapping[str, bytes], priority: int) -> dict[str, int]:
         if not items:
             return {}
-        rounds: dict[str, int] = {}
         with self._tx() as (run, _):
-            counter = run("counter", key=ROUND_COUNTER).fetchone()
-            next_round = counter[0] if counter else 0
-            for key, payload in items.items():
-                row = run("fetch_get", key=key).fetchone()
-                if row is not None:
-                    rounds[key] = row[0]
-                    if row[1] > priority:
-                        run("fetch_raise", key=key, priority=priority)
-                    continue
-                next_round += 1
-                run("fetch_add", key=key, payload=payload, priority=priority, round=next_round)
-                rounds[key] = next_round
-            run("set_counter", key=ROUND_COUNTER, value=next_round, expires_at=None)
+            return self._push(run, items, priority)
+
+    def fetch_push_take(
+        self, items: Mapping[str, bytes], priority: int, take: Take | None = None
+    ) -> tuple[dict[str, int], list[Item]]:
+        if take is None or take.limit <= 0:
+            return self.fetch_push(items, priority), []
+        with self._tx() as (run, _):
+            rounds = self._push(run, items, priority) if items else {}
+            return rounds, self._lease_ready(run, take.owner, take.limit, take.lease_s)
+
+    @staticmethod
+    def _push(run: Any, items: Mapping[str, bytes], priority: int) -> dict[str, int]:
+        """Queue ``items`` (see ``fetch_push``) in the caller's transaction; every key's round."""
+        rounds: dict[str, int] = {}
+        counter = run("counter", key=ROUND_COUNTER).fetchone()
+        next_round = counter[0] if counter else 0
+        for key, payload in items.items():
+            row = run("fetch_get", key=key).fetchone()
+            if row is not None:
+                rounds[key] = row[0]
+                if row[1] > priority:
+                    run("fetch_raise", key=key, priority=priority)
+                continue
+            next_round += 1
+            run("fetch_add", key=key, payload=payload, priority=priority, round=next_round)
+            rounds[key] = next_round
+        run("set_counter", key=ROUND_COUNTER, value=next_round, expires_at=None)
         return rounds
 
     def fetch_take(
@@ -339,12 +354,19 @@ class SQLiteState(State):
                 if run("fetch_any_ready").fetchone() is None:
                     return []
         with self._tx() as (run, _):
-            if keys is None:
-                rows = run("fetch_ready", limit=limit).fetchall()
-            else:
-                rows = [row for key in keys[:limit] if (row := run("fetch_ready_key", key=key).fetchone())]
-            for key, _, _ in rows:
-                run("fetch_lease", key=key, owner=owner, lease=lease_s)
+            return self._lease_ready(run, owner, limit, lease_s, keys)
+
+    @staticmethod
+    def _lease_ready(
+        run: Any, owner: str, limit: int, lease_s: float, keys: Sequence[str] | None = None
+    ) -> list[Item]:
+        """Lease up to ``limit`` ready items (of ``keys``, or most urgent first), in the caller's tx."""
+        if keys is None:
+            rows = run("fetch_ready", limit=limit).fetchall()
+        else:
+            rows = [row for key in keys[:limit] if (row := run("fetch_ready_key", key=key).fetchone())]
+        for key, _, _ in rows:
+            run("fetch_lease", key=key, owner=owner, lease=lease_s)
         return [Item(key, payload, round_) for key, payload, round_ in rows]
 
     def fetch_renew(self, owner: str, keys: Iterable[str], lease_s: float) -> set[str]:
@@ -361,7 +383,12 @@ class SQLiteState(State):
                 for key in keys:
                     run("fetch_release", key=key, owner=owner)
 
-    def fetch_done(self, done: Sequence[Done], counters: Mapping[str, tuple[int, float | None]]) -> None:
+    def fetch_done(
+        self,
+        done: Sequence[Done],
+        counters: Mapping[str, tuple[int, float | None]],
+        take: Take | None = None,
+    ) -> list[Item]:
         with self._tx() as (run, now):
             for item in done:
                 if item.value is not None and item.cache:
@@ -371,6 +398,9 @@ class SQLiteState(State):
                 run("fetch_remove", key=item.key, round=item.round)
             for key, (amount, ttl_s) in counters.items():
                 self._add(run, key, amount, ttl_s, now)
+            if take is None or take.limit <= 0:
+                return []
+            return self._lease_ready(run, take.owner, take.limit, take.lease_s)
 
     def fetch_depth(self) -> dict[int, int]:
         with self._reading() as (run, _):
