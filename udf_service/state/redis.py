@@ -27,6 +27,7 @@ TLS: ``rediss://`` (and ``rediss+cluster://``), with ``ssl_ca_certs``, ``ssl_cer
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -59,9 +60,15 @@ FETCH = ("fetch-items", "fetch-rounds", "fetch-prio", "fetch-ready", "fetch-leas
 LOST_TAKES_KEPT = 16  # takes whose answer never came, per process, that the next take claims
 
 
+INCLUDE = re.compile(r"^--! include (\w+)$", re.MULTILINE)
+
+
 @cache
 def _lua(name: str) -> str:
-    return files(__package__).joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+    """A script's text, with each `--! include name` line replaced by lua/name.lua: the one
+    copy of a step several scripts run (Redis scripts cannot call each other)."""
+    text = files(__package__).joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+    return INCLUDE.sub(lambda match: _lua(match.group(1)), text)
 
 
 def _ms(seconds: float) -> int:

@@ -10,6 +10,7 @@
 -- An item is removed only while it is still the round that was fetched: a key queued again
 -- since (a new round) stays queued for its own requesters.
 -- Returns the items taken as a flat list: key, payload, round, ...
+--! include _take
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local n = tonumber(ARGV[1])
@@ -52,30 +53,9 @@ while k <= #KEYS do
   c = c + 2
 end
 local limit = tonumber(ARGV[2])
-local taken = {}
 if limit <= 0 then
-  return taken
+  return {}
 end
--- the take, as fetch_take.lua without keys: expired leases back to ready, then most urgent first
-for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', string.format('%.6f', now))) do
-  redis.call('ZREM', KEYS[6], key)
-  redis.call('HDEL', KEYS[7], key)
-  local round = redis.call('HGET', KEYS[3], key)
-  if round then
-    redis.call('ZADD', KEYS[5], tonumber(redis.call('HGET', KEYS[4], key)) * 1e13 + tonumber(round), key)
-  end
-end
-local deadline = string.format('%.6f', now + tonumber(ARGV[3]))
-for _, key in ipairs(redis.call('ZRANGE', KEYS[5], 0, limit - 1)) do
-  redis.call('ZREM', KEYS[5], key)
-  redis.call('ZADD', KEYS[6], deadline, key)
-  redis.call('HSET', KEYS[7], key, ARGV[5])
-  redis.call('RPUSH', KEYS[8], key)
-  taken[#taken + 1] = key
-  taken[#taken + 1] = redis.call('HGET', KEYS[2], key)
-  taken[#taken + 1] = redis.call('HGET', KEYS[3], key)
-end
-if #taken > 0 then  -- kept a while, so a caller who never got this answer can claim the items
-  redis.call('PEXPIRE', KEYS[8], math.max(1, math.floor(tonumber(ARGV[4]) * 1000)))
-end
-return taken
+local q = {items = KEYS[2], rounds = KEYS[3], prio = KEYS[4], ready = KEYS[5], leased = KEYS[6],
+           owners = KEYS[7], record = KEYS[8]}
+return take_ready(q, now, limit, tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], nil)

@@ -7,6 +7,7 @@
 --       key1, payload1, key2, payload2, ...
 -- A queued key keeps its payload and round; a more urgent (lower) priority replaces its own.
 -- Returns {each key's round in ARGV order, the items taken flat: key, payload, round, ...}.
+--! include _take
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local priority = tonumber(ARGV[1])
@@ -32,30 +33,9 @@ for i = 6, #ARGV, 2 do
   rounds[#rounds + 1] = tonumber(round)
 end
 local limit = tonumber(ARGV[2])
-local taken = {}
 if limit <= 0 then
-  return {rounds, taken}
+  return {rounds, {}}
 end
--- the take, as fetch_take.lua without keys: expired leases back to ready, then most urgent first
-for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', string.format('%.6f', now))) do
-  redis.call('ZREM', KEYS[6], key)
-  redis.call('HDEL', KEYS[7], key)
-  local round = redis.call('HGET', KEYS[2], key)
-  if round then
-    redis.call('ZADD', KEYS[4], tonumber(redis.call('HGET', KEYS[3], key)) * 1e13 + tonumber(round), key)
-  end
-end
-local deadline = string.format('%.6f', now + tonumber(ARGV[3]))
-for _, key in ipairs(redis.call('ZRANGE', KEYS[4], 0, limit - 1)) do
-  redis.call('ZREM', KEYS[4], key)
-  redis.call('ZADD', KEYS[6], deadline, key)
-  redis.call('HSET', KEYS[7], key, ARGV[5])
-  redis.call('RPUSH', KEYS[8], key)
-  taken[#taken + 1] = key
-  taken[#taken + 1] = redis.call('HGET', KEYS[1], key)
-  taken[#taken + 1] = redis.call('HGET', KEYS[2], key)
-end
-if #taken > 0 then  -- kept a while, so a caller who never got this answer can claim the items
-  redis.call('PEXPIRE', KEYS[8], math.max(1, math.floor(tonumber(ARGV[4]) * 1000)))
-end
-return {rounds, taken}
+local q = {items = KEYS[1], rounds = KEYS[2], prio = KEYS[3], ready = KEYS[4], leased = KEYS[6],
+           owners = KEYS[7], record = KEYS[8]}
+return {rounds, take_ready(q, now, limit, tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], nil)}
