@@ -46,6 +46,9 @@ log = logging.getLogger("udf_service.snowflake_jobs")
 SNOWFLAKE_ASYNC_LIMIT_S = 600.0  # Snowflake stops polling an async batch after 10 minutes
 KEEP_FINISHED_S = 900.0  # results stay in memory a while past Snowflake's window
 KEEP_FINISHED_MAX = 256
+# ... and within this many bytes per worker: a 500-row result is ~650 KB, so a count alone let a
+# soak's workers grow by 150 MB each. The state holds every result; memory is for outages.
+KEEP_FINISHED_BYTES = 32 * 1024 * 1024
 
 Encoder = Callable[[Sequence[int], Sequence[Any]], bytes]
 
@@ -122,6 +125,7 @@ class SnowflakeJobs:
         self.lock = threading.Lock()
         self.running: dict[str, Running] = {}
         self.finished: OrderedDict[str, Kept] = OrderedDict()
+        self.finished_bytes = 0  # of the bodies in `finished`
         self.checked_kept_at = -float("inf")
         self.unstored: dict[str, Running] = {}
         self.unknown_since: dict[str, float] = {}
@@ -235,10 +239,20 @@ class SnowflakeJobs:
             return False
 
     def _keep(self, job_id: str, outcome: Outcome, digest: bytes) -> None:
-        """Keep a finished result in memory (lock held), bounded in count and time."""
+        """Keep a finished result in memory (lock held), bounded in count, bytes and time."""
+        self._forget(job_id)
         self.finished[job_id] = Kept(outcome, self.clock.monotonic(), digest)
-        while len(self.finished) > KEEP_FINISHED_MAX:
-            self.finished.popitem(last=False)
+        self.finished_bytes += len(outcome.body or b"")
+        while len(self.finished) > KEEP_FINISHED_MAX or (
+            self.finished_bytes > KEEP_FINISHED_BYTES and len(self.finished) > 1
+        ):
+            self._forget(next(iter(self.finished)))
+
+    def _forget(self, job_id: str) -> None:
+        """Drop a kept result (lock held)."""
+        kept = self.finished.pop(job_id, None)
+        if kept is not None:
+            self.finished_bytes -= len(kept.outcome.body or b"")
 
     # ------------------------------------------------------------------ GET
     def poll(self, job_id: str) -> Outcome:
@@ -302,7 +316,7 @@ class SnowflakeJobs:
         now = self.clock.monotonic()
         with self.lock:
             while self.finished and now - next(iter(self.finished.values())).at > KEEP_FINISHED_S:
-                self.finished.popitem(last=False)
+                self._forget(next(iter(self.finished)))
         if now - self.checked_kept_at >= self.settings.job_lease_s:
             self.checked_kept_at = now
             self._store_lost_results(now)
