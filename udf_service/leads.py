@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import pycountry
 
@@ -40,9 +41,13 @@ _EMAIL = re.compile(
 _WEBSITE_PREFIX = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:www\.)?")
 
 
-@dataclass(frozen=True, slots=True)
-class Lead:
-    """One valid lead, with the values as they will be sent to 6sense."""
+class Lead(NamedTuple):
+    """One valid lead, with the values as they will be sent to 6sense.
+
+    A NamedTuple rather than a frozen dataclass: just as immutable, and made in a quarter of the
+    time (a frozen dataclass sets each of its ten fields through `object.__setattr__`), which
+    every row of a batch pays.
+    """
 
     email: str
     country: str
@@ -57,7 +62,7 @@ class Lead:
 
     def form(self) -> dict[str, str]:
         """The form fields of the 6sense request: every present value."""
-        return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not None}
+        return {name: value for name, value in zip(self._fields, self, strict=True) if value is not None}
 
     @property
     def key(self) -> str:
