@@ -96,8 +96,8 @@ class Engine:
         found = self.state.cache_get_many(list(groups)) if groups else {}
         if len(found) < len(groups):
             found |= self.dispatcher.completer.cached_answers(k for k in groups if k not in found)
-        metrics.CACHE_LOOKUPS.labels("hit").inc(len(found))
-        metrics.CACHE_LOOKUPS.labels("miss").inc(len(groups) - len(found))
+        metrics.child(metrics.CACHE_LOOKUPS, "hit").inc(len(found))
+        metrics.child(metrics.CACHE_LOOKUPS, "miss").inc(len(groups) - len(found))
         if groups:
             counters = self.lookups.add(len(found), len(groups) - len(found))
             if counters:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import pycountry
 
@@ -40,9 +41,13 @@ _EMAIL = re.compile(
 _WEBSITE_PREFIX = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:www\.)?")
 
 
-@dataclass(frozen=True, slots=True)
-class Lead:
-    """One valid lead, with the values as they will be sent to 6sense."""
+class Lead(NamedTuple):
+    """One valid lead, with the values as they will be sent to 6sense.
+
+    A NamedTuple rather than a frozen dataclass: just as immutable, and made in a quarter of the
+    time (a frozen dataclass sets each of its ten fields through `object.__setattr__`), which
+    every row of a batch pays.
+    """
 
     email: str
     country: str
@@ -57,7 +62,7 @@ class Lead:
 
     def form(self) -> dict[str, str]:
         """The form fields of the 6sense request: every present value."""
-        return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not None}
+        return {name: value for name, value in zip(self._fields, self, strict=True) if value is not None}
 
     @property
     def key(self) -> str:
@@ -92,8 +97,22 @@ def lead_from_args(args: Sequence[object], default_country: str | None = None) -
         if not isinstance(args[0], Mapping):
             return InvalidLead("a single argument must be an OBJECT with keys such as email, country")
         return _from_object(args[0], default_country)
+    if len(args) == 2 and type(args[0]) is str and type(args[1]) is str:
+        return _from_email_country(args[0], args[1], default_country)
     values: dict[str, object] = dict(zip(FIELDS, args, strict=False))
     return _build(values, default_country)
+
+
+def _from_email_country(email: str, country: str, default_country: str | None) -> Lead | InvalidLead:
+    """`_build` for the commonest call, `people_full(email, country)` with two strings, without
+    the per-field dict: the same checks in the same order, so the same answer, at a third of the
+    cost (every row of a fully cached batch pays it)."""
+    email, country = email.strip(), country.strip()
+    if len(email) > MAX_FIELD_CHARS:
+        return InvalidLead(f"email is longer than {MAX_FIELD_CHARS} characters")
+    if len(country) > MAX_FIELD_CHARS:
+        return InvalidLead(f"country is longer than {MAX_FIELD_CHARS} characters")
+    return _validated(email or None, country or None, default_country, None)
 
 
 def _from_object(obj: Mapping[object, object], default_country: str | None) -> Lead | InvalidLead:
@@ -119,7 +138,14 @@ def _build(values: Mapping[str, object], default_country: str | None) -> Lead | 
         if len(text) > MAX_FIELD_CHARS:
             return InvalidLead(f"{name} is longer than {MAX_FIELD_CHARS} characters")
         clean[name] = text or None
-    email = clean["email"]
+    return _validated(clean["email"], clean["country"], default_country, clean)
+
+
+def _validated(
+    email: str | None, country: str | None, default_country: str | None, clean: dict[str, str | None] | None
+) -> Lead | InvalidLead:
+    """The Lead for cleaned values (`clean`: every field; None when only email and country were
+    given), or why there is none."""
     if email is None:
         return InvalidLead("email is missing")
     # Validate what was given, then normalise: lower-casing first would turn the Kelvin sign
@@ -129,9 +155,11 @@ def _build(values: Mapping[str, object], default_country: str | None) -> Lead | 
     email = email.lower()
     if len(email) > 254 or not _EMAIL.fullmatch(email):
         return InvalidLead("email is not a valid address")
-    country = clean["country"] or default_country
+    country = country or default_country
     if not country:
         return InvalidLead("country is missing (or set SIXSENSE_DEFAULT_COUNTRY)")
+    if clean is None:
+        return Lead(email, country_code(country))
     return Lead(**{**clean, "email": email, "country": country_code(country)})  # type: ignore[arg-type]
 
 
@@ -167,12 +195,33 @@ def country_code(country: str) -> str:
     `country={{lead.Country:default=USA}}`, reference/upstream.md A2). Anything else is sent as
     given (trimmed), for 6sense to match or not.
     """
-    return _iso_alpha_3(country) or " ".join(country.split())
+    code = _CODES.get(country)
+    if code is None:
+        code = _remember(_CODES, country, _iso_alpha_3(country) or " ".join(country.split()))
+    return code
 
 
 def country_key(country: str) -> str:
     """The country's part of the cache key: its alpha-3 code, or the casefolded text."""
-    return _iso_alpha_3(country) or " ".join(country.casefold().split())
+    key = _COUNTRY_KEYS.get(country)
+    if key is None:
+        key = _remember(_COUNTRY_KEYS, country, _iso_alpha_3(country) or " ".join(country.casefold().split()))
+    return key
+
+
+# Both are asked once per row with one of a few spellings: a dict read is a fifth of the cost of
+# the lru_cache'd lookup behind it plus the text clean-up. Bounded like that cache (a caller
+# sending free text must not grow a worker's memory); a full memo starts again.
+_MEMO_SIZE = 4096
+_CODES: dict[str, str] = {}
+_COUNTRY_KEYS: dict[str, str] = {}
+
+
+def _remember(memo: dict[str, str], country: str, value: str) -> str:
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[country] = value
+    return value
 
 
 @lru_cache(maxsize=4096)
@@ -202,6 +251,14 @@ def email_hash(email: str) -> str:
 
 
 def _key(email: str, country: str, website: str | None, company: str | None, title: str | None) -> str:
+    if website is None and company is None and title is None:  # `people_full(email, country)`
+        # The join below with its three empty parts, written out: the same bytes, a third of the time.
+        return (
+            "v1:"
+            + hashlib.sha256(
+                f"{email.strip().lower()}\x1f{country_key(country)}\x1f\x1f\x1f".encode()
+            ).hexdigest()
+        )
     parts = (
         email.strip().lower(),
         country_key(country),

@@ -20,20 +20,22 @@ _STATUS_PREFIX = b'{"status":"'
 class CachedValue:
     """An output value read from the cache, kept as JSON bytes with `from_cache` set to true."""
 
-    __slots__ = ("raw",)
+    __slots__ = ("raw", "status")
 
     def __init__(self, stored: bytes) -> None:
         if stored.endswith(_STORED_SUFFIX):  # written by `stored_bytes()`: flip the flag in place
             self.raw = stored[: -len(_STORED_SUFFIX)] + _CACHED_SUFFIX
         else:
             self.raw = orjson.dumps({**orjson.loads(stored), "from_cache": True})
+        # Read once here: every row that shares this value is counted by it (metrics, logs).
+        self.status = _status(self.raw)
 
-    @property
-    def status(self) -> str:
-        if self.raw.startswith(_STATUS_PREFIX):
-            end = self.raw.index(b'"', len(_STATUS_PREFIX))
-            return self.raw[len(_STATUS_PREFIX) : end].decode()
-        return str(orjson.loads(self.raw).get("status"))
+
+def _status(raw: bytes) -> str:
+    if raw.startswith(_STATUS_PREFIX):
+        end = raw.index(b'"', len(_STATUS_PREFIX))
+        return raw[len(_STATUS_PREFIX) : end].decode()
+    return str(orjson.loads(raw).get("status"))
 
 
 Value = dict[str, Any] | CachedValue

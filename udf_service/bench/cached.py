@@ -1,4 +1,7 @@
-"""4. Cached path: rows per second per core and latency for fully cached batches of 1, 100 and 1,000 rows.
+"""4. Cached path: rows per second per core and latency for fully cached batches, as a curve over batch size.
+
+Batches of 1, 10, 100, 1,000 and 4,000 rows (Snowflake sends up to about 4,096); `--quick` measures
+1 and 100 rows only, briefly.
 
 Every row is a lead already in the cache, so a request is decode, validate, one cache lookup, encode,
 as in a repeated query. Both the service (`udf-service serve`, 2 workers x 8 threads, SQLite) and
@@ -7,7 +10,9 @@ get the same gzip-compressed Snowflake-style requests from 4 client threads for 
 
 Rows per second per core = rows answered / CPU seconds the server's workers used (user + system,
 from /proc), so the client sharing the machine does not count against the server. Latency is the
-client's wall time per request (p50, p99). Goal: at least 20,000 rows/s per core.
+client's wall time per request (p50, p99). Goal (issue 17): at least the baseline's rows/s per core
+in the same run at 100 and 1,000 rows, at least 0.9 of it for 1-row batches (where Flask and
+gunicorn's own cost per request is most of both); the other sizes are reported.
 """
 
 from __future__ import annotations
@@ -43,12 +48,14 @@ from .common import (
 )
 
 SECTION = "4 cached"
-GOAL_ROWS_PER_CORE_S = 20_000
-BATCH_SIZES = (1, 100, 1000)
+BATCH_SIZES = (1, 10, 100, 1000, 4000)
+QUICK_BATCH_SIZES = (1, 100)
+# The least service/baseline ratio per core that meets the goal, by batch size (None: reported).
+GOAL_RATIO = {1: 0.9, 100: 1.0, 1000: 1.0}
 CLIENT_THREADS = 4
 WORKERS = 2
 THREADS = 8
-LEADS = 2000
+LEADS = 4000  # every row of the largest batch a distinct cached lead
 SAMPLE_VALUES = 64
 
 
@@ -113,7 +120,7 @@ def run(quick: bool = False) -> list[Figure]:
             env={"PLAIN_FLASK_VALUES": str(values_path)},
         )
         figures = []
-        for batch in BATCH_SIZES:
+        for batch in QUICK_BATCH_SIZES if quick else BATCH_SIZES:
             bodies = _requests(leads, batch)
             ours = load(service.function_url, service.worker_pids(), bodies, size)
             theirs = load(plain.url + FUNCTION_PATH, plain.worker_pids(), bodies, size)
@@ -191,6 +198,8 @@ def _check(url: str, request: tuple[bytes, dict[str, str]], rows: int) -> None:
 
 def _figure(batch: int, ours: Load, theirs: Load) -> Figure:
     a, b = ours.summary(), theirs.summary()
+    ratio = a["rows_per_core_s"] / b["rows_per_core_s"]
+    goal = GOAL_RATIO.get(batch)
     return Figure(
         section=SECTION,
         name=f"fully cached batches of {batch:,} rows (gzip, {CLIENT_THREADS} client threads)",
@@ -198,8 +207,8 @@ def _figure(batch: int, ours: Load, theirs: Load) -> Figure:
         f"p50 {ms(a['p50_s'])}, p99 {ms(a['p99_s'])}",
         baseline=f"plain Flask + json: {b['rows_per_core_s']:,.0f} rows/s/core "
         f"({b['rows_per_s']:,.0f} rows/s wall); p50 {ms(b['p50_s'])}, p99 {ms(b['p99_s'])}",
-        result=f"{a['rows_per_core_s'] / b['rows_per_core_s']:.2f}x plain per core",
-        goal=f">= {GOAL_ROWS_PER_CORE_S:,} rows/s/core",
-        met=a["rows_per_core_s"] >= GOAL_ROWS_PER_CORE_S,
-        raw={"batch_rows": batch, "service": a, "plain_flask": b},
+        result=f"{ratio:.2f}x plain per core",
+        goal="reported" if goal is None else f">= {goal:.1f}x plain per core",
+        met=None if goal is None else ratio >= goal,
+        raw={"batch_rows": batch, "ratio_per_core": ratio, "service": a, "plain_flask": b},
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -64,11 +65,13 @@ def compress(body: bytes, accept_encoding: str | None) -> tuple[bytes, str | Non
     return body, None
 
 
-def _accepted(header: str | None) -> set[str]:
+@lru_cache(maxsize=64)
+def _accepted(header: str | None) -> frozenset[str]:
     """The codings Accept-Encoding allows (q > 0), lower case; werkzeug parses the header (and keeps
-    any parameter other than q in the value, which no coding we send has)."""
+    any parameter other than q in the value, which no coding we send has). Cached: a caller sends
+    the same header on every request, and parsing it costs more than a 1-row answer's encoding."""
     accepted = parse_accept_header(header)
-    return {coding.partition(";")[0].strip().lower() for coding, quality in accepted if quality > 0}
+    return frozenset(coding.partition(";")[0].strip().lower() for coding, quality in accepted if quality > 0)
 
 
 def _looks_compressed(body: bytes, encoding: str) -> bool:

@@ -23,7 +23,7 @@ from ..engine import Row
 from ..leads import lead_from_args
 from ..protocols import bigquery
 from ..runtime import current
-from .answers import json_answer
+from .answers import json_answer, wire_headers
 
 bp = Blueprint("bigquery", __name__, url_prefix="/bigquery")
 log = logging.getLogger("udf_service.bigquery")
@@ -49,7 +49,7 @@ def people_full_cached() -> Response:
 
 def _decode() -> tuple[bigquery.Request, list[Row]]:
     settings = current().settings
-    call = bigquery.decode(request.get_data(), request.headers, settings.max_body_bytes)
+    call = bigquery.decode(request.get_data(), wire_headers(request.environ), settings.max_body_bytes)
     default_country = settings.default_country
     return call, [lead_from_args(args, default_country) for args in call.calls]
 
@@ -58,7 +58,7 @@ def _replies(call: bigquery.Request, values: Sequence[Any], route: str, started:
     encoded = bigquery.encode(values)  # 413 past the answer size limit, before anything is counted
     statuses = metrics.count_rows(route, values)
     seconds = time.monotonic() - started
-    metrics.BATCH_SECONDS.labels(route, "200").observe(seconds)
+    metrics.child(metrics.BATCH_SECONDS, route, "200").observe(seconds)
     log.info(
         "batch",
         extra={

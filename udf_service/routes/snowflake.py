@@ -18,9 +18,9 @@ from ..engine import Row
 from ..errors import ProtocolError
 from ..leads import lead_from_args
 from ..protocols import snowflake
-from ..runtime import current
+from ..runtime import Runtime, current
 from ..snowflake_jobs import Outcome
-from .answers import json_answer
+from .answers import json_answer, wire_headers
 
 bp = Blueprint("snowflake", __name__, url_prefix="/snowflake")
 log = logging.getLogger("udf_service.snowflake")
@@ -30,7 +30,7 @@ log = logging.getLogger("udf_service.snowflake")
 def people_full() -> Response:
     """Wait mode: 200 when the batch is done within the sync budget, else 202 and keep working."""
     rt, started = current(), time.monotonic()
-    batch, rows = _decode()
+    batch, rows = _decode(rt)
     lookup = rt.engine.lookup(rows)
     if not lookup.misses:
         return _data(batch, lookup.values, "full", started)  # type: ignore[arg-type]
@@ -55,7 +55,7 @@ def people_full_poll() -> Response:
 def people_full_cached() -> Response:
     """Never waits on 6sense: cached values now, `pending` for misses (fetched in the background)."""
     rt, started = current(), time.monotonic()
-    batch, rows = _decode()
+    batch, rows = _decode(rt)
     return _data(batch, rt.engine.queue(rt.engine.lookup(rows)), "cached", started)
 
 
@@ -63,14 +63,15 @@ def people_full_cached() -> Response:
 def people_full_estimate() -> Response:
     """Cost preview: per row, would answering it call 6sense, and why. Calls nothing."""
     rt, started = current(), time.monotonic()
-    batch, rows = _decode()
+    batch, rows = _decode(rt)
     return _data(batch, rt.engine.estimate(rows), "estimate", started)
 
 
-def _decode() -> tuple[snowflake.Batch, list[Row]]:
-    settings = current().settings
-    batch = snowflake.decode(request.get_data(), request.headers, settings.max_body_bytes)
-    return batch, [lead_from_args(row, settings.default_country) for row in batch.rows]
+def _decode(rt: Runtime) -> tuple[snowflake.Batch, list[Row]]:
+    settings = rt.settings
+    batch = snowflake.decode(request.get_data(), wire_headers(request.environ), settings.max_body_bytes)
+    default_country = settings.default_country
+    return batch, [lead_from_args(row, default_country) for row in batch.rows]
 
 
 def _data(batch: snowflake.Batch, values: Sequence[Any], route: str, started: float) -> Response:
@@ -88,7 +89,7 @@ def _outcome(
 ) -> Response:
     seconds = time.monotonic() - started
     batch_id = batch.batch_id if batch else request.headers.get(snowflake.BATCH_ID_HEADER)
-    metrics.BATCH_SECONDS.labels(route, str(outcome.status)).observe(seconds)
+    metrics.child(metrics.BATCH_SECONDS, route, str(outcome.status)).observe(seconds)
     log.info(
         "batch",
         extra={
