@@ -179,8 +179,9 @@ def test_replaced_file_is_noticed(tmp_path: Path) -> None:
 
 
 def test_files_of_the_previous_release_are_migrated(tmp_path: Path) -> None:
-    """A state file written by 0.1 (cache without a lead column, the refill queue) opens: cached
-    answers stay (they were paid for) and queued refill work becomes background fetch work."""
+    """A state file written by 0.1 (cache without a lead column and WITHOUT ROWID, the refill
+    queue) opens: cached answers stay (they were paid for) and queued refill work becomes
+    background fetch work."""
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as db:
         db.executescript(
@@ -198,5 +199,9 @@ def test_files_of_the_previous_release_are_migrated(tmp_path: Path) -> None:
         db.execute("insert into queue (ns, key, payload) values ('sixsense-udf', 'q', x'6c656164')")
     state = SQLiteState(str(path))
     assert state.cache_get_many(["k"]) == {"k": b"v"}
+    with sqlite3.connect(path) as db:  # the cache moved to a rowid table (large values, fast reads)
+        (cache_sql,) = db.execute("select sql from sqlite_master where name = 'cache'").fetchone()
+        indexes = {row[0] for row in db.execute("select name from sqlite_master where tbl_name = 'cache'")}
+    assert "without rowid" not in cache_sql.lower() and "cache_expiry" in indexes
     assert state.fetch_depth() == {BACKGROUND: 1}
     assert [i.payload for i in state.fetch_take("w", 1, LONG)] == [b"lead"]

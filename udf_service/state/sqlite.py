@@ -39,7 +39,7 @@ from .base import (
     State,
     Take,
 )
-from .sqlite_sql import EXPIRING, MIGRATIONS, OLD_QUEUE, OLD_TABLES, SCHEMA, SQL
+from .sqlite_sql import CACHE_TO_ROWID, EXPIRING, MIGRATIONS, OLD_QUEUE, OLD_TABLES, SCHEMA, SQL
 
 log = logging.getLogger("udf_service.state")
 
@@ -143,6 +143,10 @@ class SQLiteState(State):
                 db.execute(OLD_QUEUE[1])
             for statement in OLD_TABLES:
                 db.execute(statement)
+            cache_sql = db.execute("select sql from sqlite_master where name = 'cache'").fetchone()[0]
+            if "without rowid" in cache_sql.lower():
+                for statement in CACHE_TO_ROWID:
+                    db.execute(statement)
             db.execute(SQL["set_epoch"], {"epoch": secrets.token_hex(8)})
             db.execute("commit")
         except BaseException:

@@ -4,9 +4,14 @@ Every statement takes named parameters; ``:ns`` (the key prefix) and ``:now`` (t
 inside the transaction) are always bound. An entry is fresh while ``expires_at > :now``.
 """
 
-SCHEMA = """
-create table if not exists cache (ns text, key text, value blob not null,
-    expires_at real not null, lead blob, primary key (ns, key)) without rowid;
+# The cache is a rowid table: its values (~1.3 KB) are larger than a WITHOUT ROWID row keeps in
+# its own b-tree page, so there every value lived on an overflow page and a 100-key lookup cost
+# about four times as much (11 against 3 microseconds a key, measured on 20,000 entries).
+CACHE_TABLE = """create table if not exists {name} (ns text, key text, value blob not null,
+    expires_at real not null, lead blob, primary key (ns, key))"""
+SCHEMA = (
+    CACHE_TABLE.format(name="cache")
+    + """;
 create table if not exists limiters (ns text, name text, tat real not null,
     primary key (ns, name)) without rowid;
 create table if not exists counters (ns text, key text, value integer not null,
@@ -28,6 +33,7 @@ create index if not exists cache_expiry on cache (ns, expires_at);
 create index if not exists jobs_lease on jobs (ns, lease_until) where result is null;
 create index if not exists fetch_order on fetch (ns, priority, round);
 """
+)
 
 # Files written by earlier releases: a column added since, and the refill queue that the fetch
 # queue replaced (its items move over as background work, so a backfill in progress goes on).
@@ -40,6 +46,14 @@ OLD_QUEUE = (
     "drop table queue",
 )
 OLD_TABLES = ("drop table if exists claims",)  # claims: replaced by fetch queue leases
+# A cache of an earlier release, WITHOUT ROWID, is copied into the rowid table once.
+CACHE_TO_ROWID = (
+    CACHE_TABLE.format(name="cache_rowid"),
+    "insert into cache_rowid select ns, key, value, expires_at, lead from cache",
+    "drop table cache",
+    "alter table cache_rowid rename to cache",
+    "create index if not exists cache_expiry on cache (ns, expires_at)",
+)
 
 FRESH = "expires_at > :now"
 JOB_HELD = f"ns = :ns and job_id = :id and {FRESH} and result is null"
