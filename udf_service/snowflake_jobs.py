@@ -48,7 +48,7 @@ KEEP_FINISHED_S = 900.0  # results stay in memory a while past Snowflake's windo
 KEEP_FINISHED_MAX = 256
 # ... and within this many bytes per worker: a 500-row result is ~650 KB, so a count alone let a
 # soak's workers grow by 150 MB each. The state holds every result; memory is for outages.
-KEEP_FINISHED_BYTES = 32 * 1024 * 1024
+KEEP_FINISHED_BYTES = 8 * 1024 * 1024
 
 Encoder = Callable[[Sequence[int], Sequence[Any]], bytes]
 
