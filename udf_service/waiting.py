@@ -30,6 +30,8 @@ from .values import CachedValue, Value
 log = logging.getLogger("udf_service.waiting")
 
 TICK_S = 0.05
+# Also the grace after a loss: requeued sooner, a lead whose call was in flight when the queue
+# went is taken and paid again by another worker before the first answer is cached.
 REPUSH_EVERY_S = 10.0
 
 
