@@ -17,7 +17,7 @@ import pytest
 
 from udf_service.config import RateLimit, Settings
 from udf_service.errors import StateError
-from udf_service.fetching import Concurrency, Held
+from udf_service.fetching import LATE_TOLERANCE_S, Concurrency, Held
 from udf_service.guards import AUTH_CIRCUIT, LIMITER_NAME, QUOTA_CIRCUIT, calls_key
 from udf_service.leads import Lead
 from udf_service.runtime import Runtime, build
@@ -263,6 +263,30 @@ def test_a_late_wake_up_takes_a_new_slot(harness: Harness, monkeypatch: pytest.M
     monkeypatch.setattr(harness.clock, "wait", oversleep)
     assert harness.fetch()["status"] == "ok"
     assert len(waits) == 2 and harness.simulator.stats()["calls"] == 1 and harness.calls_counted() == 1
+
+
+def test_a_slow_check_before_the_call_does_not_make_the_sender_late(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lateness is the wake-up's, not the state's round trip after it: a busy backend whose every
+    check takes longer than the tolerance still gets the call sent, on one slot (measured after
+    the check, each new slot made the backend busier: 80 reservations per call on Redis)."""
+    harness.state.reserve_slot(LIMITER_NAME, harness.settings.upstream_interval_s, 5)  # a slot ahead
+    real_check, reservations = harness.state.before_send, []
+    real_reserve = harness.state.reserve_slot
+
+    def slow_check(*args: Any, **kwargs: Any) -> Any:
+        harness.clock.advance(5 * LATE_TOLERANCE_S)
+        return real_check(*args, **kwargs)
+
+    def counted_reserve(*args: Any, **kwargs: Any) -> Any:
+        reservations.append(args)
+        return real_reserve(*args, **kwargs)
+
+    monkeypatch.setattr(harness.state, "before_send", slow_check)
+    monkeypatch.setattr(harness.state, "reserve_slot", counted_reserve)
+    assert harness.fetch()["status"] == "ok"
+    assert len(reservations) == 1 and harness.simulator.stats()["calls"] == 1 == harness.calls_counted()
 
 
 def test_an_unused_slot_does_not_spend_the_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
