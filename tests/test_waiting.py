@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from udf_service.leads import Lead, lead_from_args
+from udf_service.leads import Lead
 from udf_service.state import INTERACTIVE
 from udf_service.state.counting import CountingState
 from udf_service.state.sqlite import SQLiteState
@@ -28,15 +28,9 @@ def _waiters(path: Path) -> tuple[Waiters, CountingState, ManualClock]:
     return waiters, state, clock
 
 
-def _lead(email: str) -> Lead:
-    lead = lead_from_args([email, "US"])
-    assert isinstance(lead, Lead)
-    return lead
-
-
 def test_pending_keys_are_requeued_every_interval_and_not_between(tmp_path: Path) -> None:
     waiters, state, clock = _waiters(tmp_path / "s.db")
-    lead = _lead("bob@acme.com")
+    lead = Lead(email="bob@acme.com", country="US")
     waiters.wait_for({lead.key: lead}, INTERACTIVE, deadline=clock.time() + 600)
     waiters.collect_once()  # the first tick requeues (a no-op: the keys are queued)
     pushes = state.tally.snapshot()["fetch_push"]
