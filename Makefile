@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: serve demo test lint format clean
+.PHONY: serve demo test test-fast lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,9 +46,15 @@ format: $(VENV)/.installed
 # Four pytest workers on two cores: most end-to-end tests wait on processes, not the CPU.
 # loadscope keeps a module's (or a class's) process fixtures on one worker.
 PYTEST_WORKERS ?= 4
+# Bytecode caches on for the tests, whatever the shell says: without them every pytest worker
+# compiles the project and re-rewrites the test modules' assertions (~5 s each, every run).
+unexport PYTHONDONTWRITEBYTECODE
 
 test: $(VENV)/.installed .venv-checkov/.installed .venv-dbt/.installed lint  ## every check CI runs
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope
+
+test-fast: $(VENV)/.installed  ## in-process tests only (no gunicorn, dbt, wheel build): about a minute
+	$(BIN)/pytest -m "not e2e" -n $(PYTEST_WORKERS)
 
 clean:
 	rm -rf $(VENV) .venv-checkov .venv-dbt .udf-state .pytest_cache

@@ -297,10 +297,11 @@ def test_full_disk_under_sqlite_ends_the_batch_with_503_and_pays_nothing_twice(
 def test_empty_redis_restart_keeps_the_upstream_under_its_rate_limit(
     own_redis: RedisServer, make_app: Any
 ) -> None:
-    """Two workers at 10 calls/s against an upstream enforcing 10/s; Redis restarted empty
+    """Two workers at 20 calls/s against an upstream enforcing 20/s; Redis restarted empty
     after 15 calls: slots reserved on the lost schedule are void, so no window sees more than
-    10 calls and the upstream answers no 429."""
-    limit = RateLimit(10, 1.0)
+    20 calls and the upstream answers no 429. The leads lost with the queue are queued again
+    after `requeue_every_s` (1 s here, 10 by default: the grace for calls still in flight)."""
+    limit = RateLimit(20, 1.0)
     simulator = Simulator(latency_ms=30, rate_limit=limit)
     apps = [
         make_app(
@@ -309,6 +310,7 @@ def test_empty_redis_restart_keeps_the_upstream_under_its_rate_limit(
             rate_limit=limit,
             upstream_concurrency=4,
             sync_budget_s=0.2,
+            requeue_every_s=1.0,
         )
         for _ in range(2)
     ]
@@ -356,6 +358,7 @@ def _deleted_file_scenario(make_app: Any, tmp_path: Path, caplog: pytest.LogCapt
             rate_limit=limit,
             upstream_concurrency=4,
             sync_budget_s=0.2,
+            requeue_every_s=1.0,  # 10 by default: the grace for calls in flight at the loss
         )
         for _ in range(2)
     ]

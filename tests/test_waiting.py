@@ -1,4 +1,4 @@
-"""A waiting requester re-queues its pending keys every REPUSH_EVERY_S, and not more often.
+"""A waiting requester re-queues its pending keys every REQUEUE_EVERY_S, and not more often.
 
 Not sooner after a loss either: a requeue while calls sent under the lost state are still in
 flight makes another worker pay for those leads again (seen in 2 of 3 runs of an early-requeue
@@ -17,7 +17,7 @@ from udf_service.state import INTERACTIVE
 from udf_service.state.counting import CountingState
 from udf_service.state.sqlite import SQLiteState
 from udf_service.testing.clock import ManualClock
-from udf_service.waiting import REPUSH_EVERY_S, Waiters
+from udf_service.waiting import REQUEUE_EVERY_S, Waiters
 
 
 def _waiters(path: Path) -> tuple[Waiters, CountingState, ManualClock]:
@@ -35,9 +35,9 @@ def test_pending_keys_are_requeued_every_interval_and_not_between(tmp_path: Path
     waiters.collect_once()  # the first tick requeues (a no-op: the keys are queued)
     pushes = state.tally.snapshot()["fetch_push"]
     for _ in range(3):
-        clock.advance(REPUSH_EVERY_S / 4)
+        clock.advance(REQUEUE_EVERY_S / 4)
         assert waiters.collect_once()
     assert state.tally.snapshot()["fetch_push"] == pushes, "no requeue within the interval"
-    clock.advance(REPUSH_EVERY_S / 4)
+    clock.advance(REQUEUE_EVERY_S / 4)
     waiters.collect_once()
     assert state.tally.snapshot()["fetch_push"] == pushes + 1

@@ -84,6 +84,7 @@ class Settings:
     job_ttl_s: float = 12 * 3600
     job_lease_s: float = 15.0
     fetch_lease_s: float = 30.0
+    requeue_every_s: float = 10.0
     max_async_batches: int = 32
     threads: int = 8
     shutdown_grace_s: float = 10.0
@@ -118,6 +119,7 @@ class Settings:
             job_ttl_s=get.number("UDF_JOB_TTL_S", 12 * 3600, minimum=600.0),
             job_lease_s=get.number("UDF_JOB_LEASE_S", 15.0, minimum=0.5),
             fetch_lease_s=get.number("UDF_FETCH_LEASE_S", 30.0, minimum=0.5),
+            requeue_every_s=get.number("UDF_REQUEUE_EVERY_S", 10.0, minimum=0.5),
             max_async_batches=int(get.number("UDF_MAX_ASYNC_BATCHES", 32, minimum=1)),
             threads=int(get.number("UDF_THREADS", 8, minimum=1)),
             shutdown_grace_s=get.number("UDF_SHUTDOWN_GRACE_S", 10.0, minimum=0.0),

@@ -109,7 +109,7 @@ def build(
     guards = CreditGuards(state, settings.quota_cooldown_s, settings.daily_call_budget, clock)
     concurrency = Concurrency(settings)
     completer = Completer(state, clock)
-    waiters = Waiters(state, clock)
+    waiters = Waiters(state, clock, requeue_every_s=settings.requeue_every_s)
     fetcher = Fetcher(settings, state, client, pacer, guards, completer, waiters, concurrency, owner, clock)
     fetcher.errors = errors
     dispatcher = Dispatcher(fetcher, state, settings, concurrency, completer, owner, clock)

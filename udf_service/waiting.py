@@ -30,9 +30,10 @@ from .values import CachedValue, Value
 log = logging.getLogger("udf_service.waiting")
 
 TICK_S = 0.05
-# Also the grace after a loss: requeued sooner, a lead whose call was in flight when the queue
-# went is taken and paid again by another worker before the first answer is cached.
-REPUSH_EVERY_S = 10.0
+# `UDF_REQUEUE_EVERY_S`. Also the grace after a loss: requeued sooner, a lead whose call was in
+# flight when the queue went is taken and paid again by another worker before the first answer
+# is cached.
+REQUEUE_EVERY_S = 10.0
 
 
 class Refill(Protocol):
@@ -82,16 +83,23 @@ class Waiter:
 class Waiters:
     """Every waiter of this worker, and the thread that collects answers from elsewhere."""
 
-    def __init__(self, state: State, clock: Clock = SYSTEM, poke: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        state: State,
+        clock: Clock = SYSTEM,
+        poke: Callable[[], None] | None = None,
+        requeue_every_s: float = REQUEUE_EVERY_S,
+    ) -> None:
         self.state = state
         self.clock = clock
+        self.requeue_every_s = requeue_every_s
         self.poke = poke or (lambda: None)
         self.lock = threading.Lock()
         self.by_key: dict[str, list[Waiter]] = {}
         self.wake = threading.Event()
         self.stop_event = threading.Event()
         self.thread: threading.Thread | None = None
-        self.last_repush = 0.0
+        self.last_requeue = 0.0
         self.refill: Refill | None = None  # set by a running dispatcher
 
     # ------------------------------------------------------------------ registering
@@ -214,12 +222,12 @@ class Waiters:
                     self._unregister(waiter)
                     finished.append(waiter)
         self._finish(finished)
-        if self.clock.monotonic() - self.last_repush >= REPUSH_EVERY_S:
-            self.last_repush = self.clock.monotonic()
-            self._repush()
+        if self.clock.monotonic() - self.last_requeue >= self.requeue_every_s:
+            self.last_requeue = self.clock.monotonic()
+            self._requeue()
         return True
 
-    def _repush(self) -> None:
+    def _requeue(self) -> None:
         """Queue every pending key again (a no-op for keys still queued): lost items come back."""
         with self.lock:
             pending = {

@@ -2,8 +2,9 @@
 
 A backend's test class sets ``self.url`` and ``self.prefix`` (an autouse fixture parametrized over
 prefixes) and implements ``make_state(prefix=None)``, returning a state on the same storage each
-time. Expiry tests use short TTLs and real sleeps; race tests use 8 threads, and 2 forked
-processes that each open their own state from ``self.url``.
+time. Expiry tests use short TTLs and ``pass_time``, which sleeps unless the backend's clock can be
+stepped; race tests use 8 threads, and 2 forked processes that each open their own state from
+``self.url``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Any
 
 import pytest
 
+from udf_service.clock import SYSTEM
 from udf_service.state import BACKGROUND, INTERACTIVE, Done, State, Take, state_from_url
+from udf_service.testing import SkipAheadClock
 
 TTL = 0.2  # a short expiry
 PAST_TTL = TTL + 0.1  # a sleep after which an entry with TTL has surely expired
@@ -100,13 +103,22 @@ class StateContract:
     # three writes must land well within TTL.
     TTL = TTL
     PAST_TTL = PAST_TTL
+    clock: SkipAheadClock | None = None  # set by a backend whose clock is injected
 
     def make_state(self, prefix: str | None = None) -> State:
         raise NotImplementedError
 
+    def pass_time(self, seconds: float) -> None:
+        """Let ``seconds`` go by on the backend's clock: skipped ahead on a backend that takes
+        ``self.clock`` (SQLite), slept through on one that keeps its own (a Redis server)."""
+        if self.clock is None:
+            time.sleep(seconds)
+        else:
+            self.clock.advance(seconds)
+
     def child_state(self) -> State:
         """A state opened from scratch, as a new worker process would open it."""
-        return state_from_url(self.url, prefix=self.prefix)
+        return state_from_url(self.url, prefix=self.prefix, clock=self.clock or SYSTEM)
 
     @pytest.fixture
     def state(self) -> State:
@@ -157,7 +169,7 @@ class StateContract:
         state.flag_set("new", b"2", LONG)
         state.incr("n", 3, LONG)
         state.job_create("j", b"p", "me", LONG, LONG)
-        time.sleep(self.PAST_TTL)
+        self.pass_time(self.PAST_TTL)
         assert state.sweep() >= 0
         assert state.cache_get_many(["old", "new"]) == {"new": b"2"}
         assert state.flag_get("old") is None
@@ -174,7 +186,7 @@ class StateContract:
         state.job_create("j", b"p", "me", 0.01, LONG)
         state.fetch_push({"q": b"1"}, BACKGROUND)
         state.heartbeat("w", LONG)
-        time.sleep(0.05)
+        self.pass_time(0.05)
         assert other.cache_get_many(["k"]) == {} and other.cache_count() == 0
         assert other.slot_backlog("l") == 0.0 and list(other.cache_scan()) == []
         assert other.get_int("n") == 0 and other.flag_get("f") is None
@@ -206,7 +218,7 @@ class StateContract:
         """An entry is absent once its ttl has passed; a replaced entry takes the new ttl."""
         state.cache_set_many({"a": b"1", "b": b"1"}, self.TTL)
         state.cache_set_many({"b": b"2"}, LONG)
-        time.sleep(self.PAST_TTL)
+        self.pass_time(self.PAST_TTL)
         assert state.cache_get_many(["a", "b"]) == {"b": b"2"}
 
     def test_cache_count_counts_fresh_entries(self, state: State) -> None:
@@ -215,7 +227,7 @@ class StateContract:
         state.cache_set_many({"a": b"1", "b": b"1"}, self.TTL)
         state.cache_set_many({"c": b"1", "a": b"2"}, LONG)
         assert state.cache_count() == 3
-        time.sleep(self.PAST_TTL)
+        self.pass_time(self.PAST_TTL)
         assert state.cache_count() == 2
 
     def test_cache_handles_large_batches(self, state: State) -> None:
@@ -242,7 +254,7 @@ class StateContract:
         """cache_scan walks every fresh entry once, across its batches, and skips expired ones."""
         state.cache_set_many({f"k{i}": b"v" for i in range(23)}, LONG)
         state.cache_set_many({"old": b"v"}, self.TTL)
-        time.sleep(self.PAST_TTL)
+        self.pass_time(self.PAST_TTL)
         keys = [record.key for record in state.cache_scan(batch=5)]
         assert sorted(keys) == sorted(f"k{i}" for i in range(23))
 
@@ -303,7 +315,7 @@ class StateContract:
         state.fetch_push({"a": b"", "b": b"", "c": b""}, BACKGROUND)
         assert [i.key for i in state.fetch_take("w1", 1, self.TTL)] == ["a"]
         assert [i.key for i in state.fetch_take("w1", 1, LONG)] == ["b"]
-        time.sleep(self.PAST_TTL)
+        self.pass_time(self.PAST_TTL)
         assert [i.key for i in state.fetch_take("w2", 5, LONG)] == ["a", "c"]
 
     def test_fetch_renew_extends_only_held_leases(self, state: State) -> None:
@@ -314,7 +326,7 @@ class StateContract:
         state.fetch_take("w1", 1, 2 * self.TTL)
         state.fetch_take("w2", 1, LONG)
         assert state.fetch_renew("w1", ["a", "b", "zz"], LONG) == {"a"}
-        time.sleep(2 * self.TTL + 0.1)  # past the first lease, inside the renewed one
+        self.pass_time(2 * self.TTL + 0.1)  # past the first lease, inside the renewed one
         assert state.fetch_take("w3", 5, LONG) == []
         assert state.fetch_renew("w1", [], LONG) == set()
 
@@ -322,7 +334,7 @@ class StateContract:
         """Once a lease has expired it is gone: renewing it does not take it back."""
         state.fetch_push({"a": b""}, BACKGROUND)
         state.fetch_take("w1", 1, self.TTL)
-        time.sleep(self.PAST_TTL)
+        self.pass_time(self.PAST_TTL)
         assert state.fetch_renew("w1", ["a"], LONG) == set()
         assert [i.key for i in state.fetch_take("w2", 1, LONG)] == ["a"]
 
@@ -382,7 +394,7 @@ class StateContract:
         rounds = state.fetch_push({"a": b"", "lapsed": b"l", "c": b"c"}, INTERACTIVE)
         state.fetch_take("w", 1, LONG)
         state.fetch_take("gone-worker", 1, self.TTL)
-        time.sleep(self.PAST_TTL)
+        self.pass_time(self.PAST_TTL)
         taken = state.fetch_done(
             [Done("a", b"v", LONG, rounds["a"])], {"calls": (1, None)}, Take("w", 2, LONG)
         )
@@ -407,7 +419,7 @@ class StateContract:
         rounds = state.fetch_push({"a": b""}, INTERACTIVE)
         state.fetch_done([Done("a", b"e", self.TTL, rounds["a"], cache=False)], {})
         assert state.answers_get(["a"]).outcomes
-        time.sleep(self.PAST_TTL)
+        self.pass_time(self.PAST_TTL)
         assert state.answers_get(["a"]).outcomes == {}
 
     def test_fetch_queue_handles_large_batches(self, state: State) -> None:
@@ -480,7 +492,7 @@ class StateContract:
     def test_idle_limiter_starts_at_now(self, state: State) -> None:
         """A limiter whose last slot has passed gives a free slot at once, not a burst."""
         state.reserve_slot("l", self.TTL, 10)
-        time.sleep(self.PAST_TTL)
+        self.pass_time(self.PAST_TTL)
         since = Countdown()
         assert state.reserve_slot("l", self.TTL, 10).wait_s == 0.0
         assert state.reserve_slot("l", self.TTL, 10).wait_s == since.approx(self.TTL)
@@ -535,7 +547,7 @@ class StateContract:
             state.reserve_slot("l", 10, 100, {"calls": LONG, "minute": self.TTL})
         state.reserve_slot("l", 10, 1, {"calls": LONG})
         assert state.get_ints(["calls", "minute"]) == [3, 3]
-        time.sleep(self.PAST_TTL)
+        self.pass_time(self.PAST_TTL)
         assert state.get_ints(["calls", "minute"]) == [3, 0]
 
     def test_reserve_refuses_past_the_cap(self, state: State) -> None:
@@ -563,9 +575,9 @@ class StateContract:
     def test_incr_ttl_is_set_only_on_create(self, state: State) -> None:
         """A counter expires ttl_s after it was created, however often it is incremented."""
         state.incr("n", 1, self.TTL)
-        time.sleep(self.TTL / 2)
+        self.pass_time(self.TTL / 2)
         assert state.incr("n", 1, LONG) == 2
-        time.sleep(self.PAST_TTL - self.TTL / 2)
+        self.pass_time(self.PAST_TTL - self.TTL / 2)
         assert state.get_int("n") == 0
         assert state.incr("n", 1, LONG) == 1
 
@@ -573,7 +585,7 @@ class StateContract:
         """A counter created without a ttl does not expire, even if later calls pass one."""
         state.incr("n")
         state.incr("n", 1, 0.05)
-        time.sleep(0.15)
+        self.pass_time(0.15)
         assert state.get_int("n") == 2
 
     def test_incr_race_threads(self, state: State) -> None:
@@ -591,7 +603,7 @@ class StateContract:
         """flags_get answers each set flag with its value and the seconds it has left."""
         state.flag_set("a", b"1", 10)
         state.flag_set("b", b"2", self.TTL)
-        time.sleep(self.PAST_TTL)
+        self.pass_time(self.PAST_TTL)
         found = state.flags_get(["a", "b", "c"])
         assert list(found) == ["a"] and found["a"][0] == b"1" and 9 < found["a"][1] <= 10
 
@@ -600,7 +612,7 @@ class StateContract:
         assert state.heartbeat("w1", LONG) == 1
         assert state.heartbeat("w2", self.TTL) == 2
         assert state.heartbeat("w1", LONG) == 2
-        time.sleep(self.PAST_TTL)
+        self.pass_time(self.PAST_TTL)
         assert state.heartbeat("w1", LONG) == 1
 
     def test_flag_roundtrip_and_replace(self, state: State) -> None:
@@ -609,13 +621,13 @@ class StateContract:
         state.flag_set("f", b"open", self.TTL)
         assert state.flag_get("f") == b"open"
         state.flag_set("f", b"closed", LONG)
-        time.sleep(self.PAST_TTL)
+        self.pass_time(self.PAST_TTL)
         assert state.flag_get("f") == b"closed"
 
     def test_flag_expires(self, state: State) -> None:
         """A flag past its ttl is absent: flag_get and flag_ttl return None."""
         state.flag_set("f", b"1", self.TTL)
-        time.sleep(self.PAST_TTL)
+        self.pass_time(self.PAST_TTL)
         assert state.flag_get("f") is None
         assert state.flag_ttl("f") is None
 
@@ -631,7 +643,7 @@ class StateContract:
         assert state.flag_ttl("f") is None
         state.flag_set("f", b"1", 10)
         assert 9 < state.flag_ttl("f") <= 10
-        time.sleep(0.2)
+        self.pass_time(0.2)
         assert state.flag_ttl("f") <= 9.9
 
     # ------------------------------------------------------------------ jobs
@@ -666,7 +678,7 @@ class StateContract:
         state.job_create("j", b"p", "w1", LONG, self.TTL)
         state.job_create("done", b"p", "w1", LONG, self.TTL)
         assert state.job_finish("done", "w1", b"r") is True
-        time.sleep(self.PAST_TTL)
+        self.pass_time(self.PAST_TTL)
         assert state.job_get("j") is None and state.job_get("done") is None
         assert state.job_lease("j", "w1", LONG) is False
         assert state.job_finish("j", "w1", b"r") is False
@@ -682,7 +694,7 @@ class StateContract:
         state.job_create("gone", b"p", "w1", LONG, self.TTL)
         assert state.jobs_running() == 4
         state.job_finish("done", "w1", b"r")
-        time.sleep(self.PAST_TTL)
+        self.pass_time(self.PAST_TTL)
         assert state.jobs_running() == 2
 
     def test_job_lease_held_by_other_fails(self, state: State) -> None:
@@ -690,14 +702,14 @@ class StateContract:
         state.job_create("j", b"p", "w1", self.TTL, LONG)
         assert state.job_lease("j", "w2", LONG) is False
         assert state.job_lease("j", "w1", LONG) is True
-        time.sleep(self.PAST_TTL)
+        self.pass_time(self.PAST_TTL)
         assert state.job_lease("j", "w2", LONG) is False
         assert state.job_get("j").owner == "w1"
 
     def test_job_lease_taken_over_after_expiry(self, state: State) -> None:
         """When a lease expires any owner may take the job over; the lease then runs lease_s."""
         state.job_create("j", b"p", "w1", self.TTL, LONG)
-        time.sleep(self.PAST_TTL)
+        self.pass_time(self.PAST_TTL)
         now = state.now()
         assert state.job_lease("j", "w2", 30) is True
         job = state.job_get("j")
@@ -727,7 +739,7 @@ class StateContract:
     def test_job_finish_after_lease_expired(self, state: State) -> None:
         """Once the lease expired and nobody took it, any owner may store the result."""
         state.job_create("j", b"p", "w1", self.TTL, LONG)
-        time.sleep(self.PAST_TTL)
+        self.pass_time(self.PAST_TTL)
         assert state.job_finish("j", "w2", b"r") is True
         assert state.job_get("j").result == b"r"
 
@@ -763,7 +775,7 @@ class StateContract:
         state.job_create("done", b"p", "w1", 0.01, LONG)
         state.job_finish("done", "w1", b"r")
         state.job_create("expired", b"p", "w1", 0.01, self.TTL)
-        time.sleep(self.PAST_TTL)
+        self.pass_time(self.PAST_TTL)
         assert sorted(state.jobs_orphaned()) == ["orphan1", "orphan2"]
         assert len(state.jobs_orphaned(limit=1)) == 1
         assert state.jobs_orphaned(limit=0) == []
@@ -775,7 +787,7 @@ class StateContract:
         jobs = [f"j{i}" for i in range(20)]
         for job in jobs:
             state.job_create(job, b"p", "dead", 0.01, LONG)
-        time.sleep(0.05)
+        self.pass_time(0.05)
 
         def lease_all(i: int) -> list[str]:
             return [j for j in jobs if state.job_lease(j, f"t{i}", LONG)]
@@ -789,7 +801,7 @@ class StateContract:
         jobs = [f"j{i}" for i in range(30)]
         for job in jobs:
             state.job_create(job, b"p", "dead", 0.01, LONG)
-        time.sleep(0.05)
+        self.pass_time(0.05)
         state.close()
 
         def lease_all(i: int) -> list[str]:

@@ -10,6 +10,7 @@ import pytest
 from udf_service.state import State
 from udf_service.state.counting import IDLE, KINDS, LOCAL, READ, WRITE, CountingState, Tally, public_methods
 from udf_service.state.sqlite import SQLiteState
+from udf_service.testing import SkipAheadClock
 
 from .contract import LONG, StateContract
 
@@ -57,13 +58,13 @@ class TestCountingState(StateContract):
     @pytest.fixture(autouse=True)
     def _backend(self, tmp_path: Path) -> Iterator[None]:
         self.url, self.prefix, self.opened = f"sqlite:///{tmp_path}/state.db", "sixsense-udf", []
-        self.tally = Tally()
+        self.tally, self.clock = Tally(), SkipAheadClock()
         yield
         for state in self.opened:
             state.close()
 
     def make_state(self, prefix: str | None = None) -> State:
-        inner = SQLiteState.from_url(self.url, prefix=self.prefix if prefix is None else prefix)
-        state = CountingState(inner, self.tally)
+        prefix = self.prefix if prefix is None else prefix
+        state = CountingState(SQLiteState.from_url(self.url, prefix=prefix, clock=self.clock), self.tally)
         self.opened.append(state)
         return state

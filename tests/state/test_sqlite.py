@@ -14,6 +14,7 @@ from tests.sqlite_lock import sqlite_locked
 from udf_service.errors import ConfigError, StateError
 from udf_service.state import BACKGROUND, state_from_url
 from udf_service.state.sqlite import SQLiteState
+from udf_service.testing import SkipAheadClock
 
 from .contract import LONG, PAST_TTL, TTL, StateContract
 
@@ -21,17 +22,19 @@ PREFIXES = [pytest.param("sixsense-udf", id="default"), pytest.param("t{1}:*?[x]
 
 
 class TestSQLiteState(StateContract):
-    """The contract on one SQLite file per test."""
+    """The contract on one SQLite file per test, its clock skipped ahead instead of slept through."""
 
     @pytest.fixture(autouse=True, params=PREFIXES)
     def _backend(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
         self.url, self.prefix, self.opened = f"sqlite:///{tmp_path}/state.db", request.param, []
+        self.clock = SkipAheadClock()
         yield
         for state in self.opened:
             state.close()
 
     def make_state(self, prefix: str | None = None) -> SQLiteState:
-        state = SQLiteState.from_url(self.url, prefix=self.prefix if prefix is None else prefix)
+        prefix = self.prefix if prefix is None else prefix
+        state = SQLiteState.from_url(self.url, prefix=prefix, clock=self.clock)
         self.opened.append(state)
         return state
 
@@ -129,14 +132,15 @@ def test_start_on_a_fresh_file_while_locked(tmp_path: Path) -> None:
 
 def test_sweep_deletes_expired_rows(tmp_path: Path) -> None:
     """sweep() deletes expired rows of every kind and counts them."""
-    state = SQLiteState(str(tmp_path / "s.db"))
+    clock = SkipAheadClock()
+    state = SQLiteState(str(tmp_path / "s.db"), clock=clock)
     state.cache_set_many({"a": b"1", "b": b"1"}, TTL)
     state.heartbeat("w", TTL)
     state.flag_set("f", b"1", TTL)
     state.incr("n", 1, TTL)
     state.job_create("j", b"p", "me", TTL, TTL)
     state.reserve_slot("l", TTL, 1)
-    time.sleep(PAST_TTL)
+    clock.advance(PAST_TTL)
     assert state.sweep() == 7  # 2 cache rows, worker, flag, counter, job, limiter
     assert state.sweep() == 0
 

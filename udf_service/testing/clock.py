@@ -1,13 +1,20 @@
-"""`ManualClock`: a clock that tests step instead of waiting for.
+"""Clocks that tests step instead of waiting for.
 
-`sleep(s)` and `wait(event, s)` advance the clock by `s` at once (a waiter whose event is set
-returns without advancing), so code that backs off, paces or waits for a lease runs at full speed
-and the test reads exactly how long it would have waited.
+`ManualClock`: `sleep(s)` and `wait(event, s)` advance the clock by `s` at once (a waiter whose
+event is set returns without advancing), so code that backs off, paces or waits for a lease runs
+at full speed and the test reads exactly how long it would have waited.
+
+`SkipAheadClock`: the real clock plus whatever `advance()` skipped. Waits are real, so code that
+waits for another thread or process (SQLite's busy retries) behaves as in production, while a test
+of expiry jumps past a TTL instead of sleeping through it.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+
+from ..clock import SystemClock
 
 
 class ManualClock:
@@ -38,3 +45,21 @@ class ManualClock:
             return True
         self.sleep(seconds)
         return event.is_set()
+
+
+class SkipAheadClock(SystemClock):
+    """Real time, plus the seconds `advance()` skipped; `sleep` and `wait` really wait."""
+
+    def __init__(self) -> None:
+        self._skipped = 0.0
+        self._lock = threading.Lock()
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._skipped += max(seconds, 0.0)
+
+    def time(self) -> float:
+        return time.time() + self._skipped
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self._skipped
