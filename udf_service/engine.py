@@ -93,9 +93,14 @@ class Engine:
     def lookup(self, rows: Sequence[Row]) -> Lookup:
         """Values known without calling 6sense (cache, invalid rows), and the misses."""
         values, groups = group_rows(rows)
-        found = self.state.cache_get_many(list(groups)) if groups else {}
+        # The completer first, then the state: an answer leaves the completer only once it is
+        # written, so one missed here is found in the state. The other way round, an answer
+        # written between the two reads was in neither, and a lead paid a moment ago looked new.
+        found = self.dispatcher.completer.cached_answers(groups) if groups else {}
         if len(found) < len(groups):
-            found |= self.dispatcher.completer.cached_answers(k for k in groups if k not in found)
+            found |= self.state.cache_get_many(
+                [k for k in groups if k not in found] if found else list(groups)
+            )
         metrics.child(metrics.CACHE_LOOKUPS, "hit").inc(len(found))
         metrics.child(metrics.CACHE_LOOKUPS, "miss").inc(len(groups) - len(found))
         if groups:

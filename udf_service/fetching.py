@@ -161,9 +161,11 @@ class Completer:
     def cached_answers(self, keys: Iterable[str]) -> dict[str, bytes]:
         """Answers submitted for the cache and not yet written: a lookup finds them here, so a
         lead paid for a moment ago is neither re-queued nor refused for a spent budget."""
-        wanted = set(keys)
         with self.lock:
             held = self.writing + self.done
+        if not held:  # the cached route's usual case: nothing being written
+            return {}
+        wanted = set(keys)
         return {d.key: d.value for d in held if d.cache and d.value is not None and d.key in wanted}
 
     def pending_counts(self, keys: Iterable[str]) -> dict[str, int]:
