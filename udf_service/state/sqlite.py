@@ -46,6 +46,8 @@ log = logging.getLogger("udf_service.state")
 WRITE_ATTEMPT_MS = 20  # one BEGIN IMMEDIATE attempt's busy wait, with the connection held
 WRITE_RETRY_PAUSE_S = 0.02  # between attempts, with the connection free for other threads
 CHUNK = 500  # at most 500 "?" per statement
+LOCK_WAIT_SLACK_MS = 50  # a wait for the process lock this short leaves SQLite the whole timeout
+MMAP_BYTES = 256 * 1024 * 1024  # address space, not memory: pages are the OS page cache
 ROUND_COUNTER = "fetch:round"
 # `+expires_at`: keep SQLite on the primary key; with the expiry index it would scan every fresh
 # entry for each lookup (137 ms vs 1.7 ms at 20,000 entries).
@@ -72,6 +74,7 @@ class SQLiteState(State):
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
+        self._busy_ms = 0  # the connection's busy_timeout, as last set
         self._inode: tuple[int, int] | None = None
         self._epoch = ""
         self._inherited: list[sqlite3.Connection] = []
@@ -118,7 +121,12 @@ class SQLiteState(State):
                         raise
                     self.clock.sleep(0.05)
             db.execute("pragma synchronous = normal")
-            db.execute(f"pragma busy_timeout = {int(self.busy_timeout_s * 1000)}")
+            self._busy_ms = int(self.busy_timeout_s * 1000)
+            db.execute(f"pragma busy_timeout = {self._busy_ms}")
+            # Reads of the file through a shared memory map instead of a read() per page: a
+            # 100-key cache lookup costs a third less CPU (the cached path's largest single
+            # cost), and the workers share the OS page cache instead of each copying pages.
+            db.execute(f"pragma mmap_size = {MMAP_BYTES}")
             self._prepare(db)
             stat = os.stat(self.path)
         except BaseException:
@@ -169,12 +177,14 @@ class SQLiteState(State):
             raise StateError(f"SQLite state {self.path}: {exc}") from exc
 
     @contextmanager
-    def _locked(self) -> Iterator[sqlite3.Connection]:
+    def _locked(self, busy_ms: int | None = None) -> Iterator[sqlite3.Connection]:
+        """This process's connection, with SQLite's busy wait set to ``busy_ms`` or to what is
+        left of the busy timeout after waiting for the process lock."""
         if os.getpid() != self._pid:
             self._forget()
         # One deadline for both waits: the process lock (held by a thread in SQLite's busy wait)
         # and SQLite's own lock. Otherwise threads queue behind each other, 5 s each.
-        deadline = self.clock.monotonic() + self.busy_timeout_s
+        started = self.clock.monotonic()
         if not self._lock.acquire(timeout=self.busy_timeout_s):
             raise sqlite3.OperationalError("database is locked (waited for this process's connection)")
         try:
@@ -187,8 +197,15 @@ class SQLiteState(State):
                 self._db = None
             if self._db is None:
                 self._db = self._connect()
-            remaining_ms = max(int((deadline - self.clock.monotonic()) * 1000), 1)
-            self._db.execute(f"pragma busy_timeout = {remaining_ms}")
+            if busy_ms is None:
+                full_ms, waited_ms = (
+                    int(self.busy_timeout_s * 1000),
+                    int((self.clock.monotonic() - started) * 1000),
+                )
+                busy_ms = full_ms if waited_ms < LOCK_WAIT_SLACK_MS else max(full_ms - waited_ms, 1)
+            if busy_ms != self._busy_ms:  # a statement per change, not per call (the cached path's)
+                self._db.execute(f"pragma busy_timeout = {busy_ms}")
+                self._busy_ms = busy_ms
             yield self._db
         finally:
             self._lock.release()
@@ -204,8 +221,7 @@ class SQLiteState(State):
         deadline = self.clock.monotonic() + self.busy_timeout_s
         with self._errors():
             while True:
-                with self._locked() as db:
-                    db.execute(f"pragma busy_timeout = {WRITE_ATTEMPT_MS}")
+                with self._locked(WRITE_ATTEMPT_MS) as db:
                     try:
                         db.execute("begin immediate")
                     except sqlite3.OperationalError as exc:
