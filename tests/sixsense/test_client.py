@@ -7,6 +7,7 @@ real socket to the simulator process, where resets and timeouts are real.
 from __future__ import annotations
 
 import inspect
+import threading
 import time
 
 import httpx
@@ -148,6 +149,26 @@ def test_nothing_listening_is_a_connect_error() -> None:
     client = SixsenseClient("http://127.0.0.1:9", TOKEN, connect_timeout_s=0.5)
     with pytest.raises(errors.UpstreamConnectError):
         client.send(LEAD)
+
+
+def test_each_thread_calls_on_a_client_and_connection_of_its_own() -> None:
+    """A thread keeps its client (one kept-alive connection) across calls, another thread gets
+    another, all sharing one TLS context; close() closes every one, and a call after it opens anew.
+    (One pool shared by every thread scanned all its connections per request: 5.1 ms of CPU a
+    call at 128 in flight on kept-alive connections, against 1.0 ms this way.)"""
+    client = SixsenseClient("https://api.example", TOKEN)
+    mine = client.http
+    assert client.http is mine
+    theirs: list[httpx.Client] = []
+    thread = threading.Thread(target=lambda: theirs.append(client.http))
+    thread.start()
+    thread.join()
+    assert theirs[0] is not mine
+    pools = [c._transport._pool for c in (mine, theirs[0])]  # type: ignore[attr-defined]
+    assert {p._max_connections for p in pools} == {1} and pools[0]._ssl_context is pools[1]._ssl_context
+    client.close()
+    assert mine.is_closed and theirs[0].is_closed
+    assert client.http is not mine and not client.http.is_closed
 
 
 def test_every_httpx_exception_is_mapped() -> None:

@@ -1,4 +1,5 @@
-"""The 6sense HTTP client: one pooled httpx client, timeouts, and one attempt per `send()`.
+"""The 6sense HTTP client: a kept-alive connection per calling thread, timeouts, and one attempt
+per `send()`.
 
 `send()` makes exactly one `POST /v2/people/full` for one lead and says what came back as an
 `Answer`; deciding whether to try again, when, and under which rate-limit slot is the fetcher's
@@ -10,11 +11,20 @@ httpx was chosen over requests for exactly that: a transport is a first-class, p
 there (`MockTransport`, `WSGITransport`), and its exception tree separates "never sent" from
 "sent, then lost" cleanly. httpx exceptions never leave this module: `map_transport_errors`
 turns each into ours, and `tests/sixsense/test_client.py` fails when a new one goes unmapped.
+
+Each thread that calls `send()` (a fetch thread) gets an httpx client of its own with one
+kept-alive connection, all sharing one TLS context. One client shared by every thread was the
+obvious shape, but httpcore's pool looks at each of its connections for every request it
+assigns: with 128 calls in flight on kept-alive connections it spent 5.1 ms of CPU per call and
+reached 192 calls/s, against 1.0 ms and 815 calls/s with a connection per thread (100 ms
+upstream, measured against the simulator under gunicorn). The fetch threads are bounded by
+`UDF_UPSTREAM_CONCURRENCY`, so are the connections.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -65,24 +75,46 @@ class SixsenseClient:
         transport: httpx.BaseTransport | None = None,
         connect_timeout_s: float = 3.05,
         read_timeout_s: float = 15.0,
-        pool_size: int = 16,
         observe: Callable[[str], None] | None = None,
     ) -> None:
-        limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
-        self.http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            transport=transport or httpx.HTTPTransport(limits=limits, retries=0),
-            timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s, pool=connect_timeout_s),
-            headers={
-                "Authorization": f"Token {token}",
-                "User-Agent": USER_AGENT,
-                "Accept": "application/json",
-            },
-        )
+        self.base_url = base_url.rstrip("/")
+        self.transport = transport  # shared by every thread's client; None: a connection each
+        self.timeout = httpx.Timeout(read_timeout_s, connect=connect_timeout_s, pool=connect_timeout_s)
+        self.headers = {
+            "Authorization": f"Token {token}",
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+        }
         self.observe = observe or (lambda _label: None)
+        self._tls: Any = None  # one TLS context for every connection: loading the CA bundle costs ms
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._clients: list[httpx.Client] = []
+
+    @property
+    def http(self) -> httpx.Client:
+        """This thread's client (made on its first call)."""
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is None or client.is_closed:
+            with self._lock:
+                transport = self.transport
+                if transport is None:
+                    if self._tls is None:
+                        self._tls = httpx.create_ssl_context()
+                    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+                    transport = httpx.HTTPTransport(verify=self._tls, limits=limits, retries=0)
+                client = httpx.Client(
+                    base_url=self.base_url, transport=transport, timeout=self.timeout, headers=self.headers
+                )
+                self._clients.append(client)
+            self._local.client = client
+        return client
 
     def close(self) -> None:
-        self.http.close()
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
 
     def send(self, lead: Lead) -> Answer:
         """One attempt. Raises UpstreamRateLimited (429), UpstreamAuthError (401/403) and
