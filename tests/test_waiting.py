@@ -41,3 +41,18 @@ def test_pending_keys_are_requeued_every_interval_and_not_between(tmp_path: Path
     clock.advance(REQUEUE_EVERY_S / 4)
     waiters.collect_once()
     assert state.tally.snapshot()["fetch_push"] == pushes + 1
+
+
+def test_the_interval_is_a_setting(tmp_path: Path) -> None:
+    """UDF_REQUEUE_EVERY_S sets it (10 s by default); the runtime hands it to its waiters."""
+    from udf_service.config import Settings
+    from udf_service.runtime import build
+
+    assert Settings().requeue_every_s == REQUEUE_EVERY_S == 10.0
+    settings = Settings.from_env({"SIXSENSE_SIMULATE": "1", "UDF_REQUEUE_EVERY_S": "2.5",
+                                  "UDF_STATE_URL": f"sqlite:///{tmp_path}/s.db"})  # fmt: skip
+    runtime = build(settings, background=False)
+    try:
+        assert runtime.waiters.requeue_every_s == 2.5
+    finally:
+        runtime.shutdown(grace_s=0)

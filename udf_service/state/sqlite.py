@@ -198,10 +198,8 @@ class SQLiteState(State):
             if self._db is None:
                 self._db = self._connect()
             if busy_ms is None:
-                full_ms, waited_ms = (
-                    int(self.busy_timeout_s * 1000),
-                    int((self.clock.monotonic() - started) * 1000),
-                )
+                full_ms = int(self.busy_timeout_s * 1000)
+                waited_ms = int((self.clock.monotonic() - started) * 1000)
                 busy_ms = full_ms if waited_ms < LOCK_WAIT_SLACK_MS else max(full_ms - waited_ms, 1)
             if busy_ms != self._busy_ms:  # a statement per change, not per call (the cached path's)
                 self._db.execute(f"pragma busy_timeout = {busy_ms}")
