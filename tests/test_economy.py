@@ -113,12 +113,14 @@ def test_two_instances_share_one_limiter_on_redis(
     service_factory: Any, simulator_factory: Any, redis_kind: str, request: pytest.FixtureRequest
 ) -> None:
     """Two service instances on one Redis (plain, a three-node cluster, TLS, both): together they stay
-    under the upstream's 10/s, every row is exact and each lead costs one call (1.00 per lead)."""
+    under the upstream's 10/s (30 in any 3 s window), every row is exact and each lead costs one
+    call (1.00 per lead). Two instances that did not share the limiter would send 20/s."""
     redis_url = request.getfixturevalue(redis_kind)
-    simulator = simulator_factory(rate_limit="10/second")
-    # 10 % headroom, not the default 3 %: in a 1 s window 3 % is 30 ms, and the check between a
-    # sender's wake-up and its call (a TLS cluster's round trip on a loaded 2-core machine) varies
-    # by more than that (one 429 in a full-suite run). 6sense's windows are minutes: 3 % is 1.8 s.
+    # 3 s windows and 10 % headroom: 300 ms of slack. In 1 s windows the default 3 % is 30 ms, and
+    # the check between a sender's wake-up and its call (a TLS cluster's round trip on a loaded
+    # 2-core machine) varied by more than 100 ms: a 429 or two in 3 of 9 full-suite runs in one
+    # day, at 3 % and at 10 %. 6sense's windows are minutes: there 3 % is 1.8 s.
+    simulator = simulator_factory(rate_limit="30/3second")
     env = {"SIXSENSE_RATE_LIMIT": "600/minute", "UDF_RATE_HEADROOM": "0.1"}
     services = [service_factory(simulator.url, redis_url, workers=2, env=env) for _ in range(2)]
     halves = [_leads(40, "twin-a"), _leads(40, "twin-b")]
@@ -133,7 +135,7 @@ def test_two_instances_share_one_limiter_on_redis(
     for thread in threads:
         thread.join(timeout=120)
     stats = simulator.stats()
-    assert "429" not in stats["statuses"] and stats["max_window_count"] <= 10
+    assert "429" not in stats["statuses"] and stats["max_window_count"] <= 30
     for index in range(2):
         assert [stable(v) for v in results[index]] == [expected_value(r) for r in halves[index]]
     calls = simulator.calls_by_email()

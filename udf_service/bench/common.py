@@ -145,11 +145,13 @@ def machine() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- /proc readings
-def rss_mb(pid: int) -> float:
-    """Resident set size of one process (VmRSS from /proc/<pid>/status), in MiB; 0 if gone."""
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory of one process from /proc/<pid>/status, in MiB; 0 if gone. `VmRSS` counts
+    the pages of mapped files too (the SQLite state is read through a memory map: its pages are
+    the OS page cache, shared by every worker); `RssAnon` is the process's private memory."""
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return 0.0
 

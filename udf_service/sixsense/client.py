@@ -1,4 +1,4 @@
-"""The 6sense HTTP client: a kept-alive connection per calling thread, timeouts, and one attempt
+"""The 6sense HTTP client: kept-alive connections in a few small pools, timeouts, and one attempt
 per `send()`.
 
 `send()` makes exactly one `POST /v2/people/full` for one lead and says what came back as an
@@ -12,19 +12,20 @@ there (`MockTransport`, `WSGITransport`), and its exception tree separates "neve
 "sent, then lost" cleanly. httpx exceptions never leave this module: `map_transport_errors`
 turns each into ours, and `tests/sixsense/test_client.py` fails when a new one goes unmapped.
 
-Each thread that calls `send()` (a fetch thread) gets an httpx client of its own with one
-kept-alive connection, all sharing one TLS context. One client shared by every thread was the
-obvious shape, but httpcore's pool looks at each of its connections for every request it
-assigns: with 128 calls in flight on kept-alive connections it spent 5.1 ms of CPU per call and
-reached 192 calls/s, against 1.0 ms and 815 calls/s with a connection per thread (100 ms
-upstream; the simulator served by gunicorn for the measurement, since its own werkzeug server
-closes every connection). The fetch threads are bounded by `UDF_UPSTREAM_CONCURRENCY`, and so
-are the connections.
+The calling threads (the fetch threads) share SHARDS httpx clients, taking them in turn, all on
+one TLS context. One client for every thread was the obvious shape, but httpcore's pool looks at
+each of its connections for every request it assigns: with 128 calls in flight on kept-alive
+connections it spent 5.1 ms of CPU per call and reached 192 calls/s; with a client per thread,
+1.0 ms and 815 calls/s (100 ms upstream; the simulator served by gunicorn for the measurement,
+since its own werkzeug server closes every connection), but each client costs about 30 KB, and a
+worker may run 256 fetch threads. A few shards keep each pool small for a fraction of that.
+Connections stay bounded by the threads, and so by `UDF_UPSTREAM_CONCURRENCY`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import ssl
 import threading
 from collections.abc import Callable, Iterator
@@ -48,6 +49,7 @@ from ..leads import Lead
 from .retry import parse_retry_after
 
 PATH = "/v2/people/full"
+SHARDS = 16  # httpx clients (each its own connection pool), taken in turn by the calling threads
 USER_AGENT = f"sixsense-udf/{__version__} (+warehouse adapter)"
 FINAL_OUTCOMES = {400: "invalid_input", 402: "quota_exhausted", 404: "no_match"}
 
@@ -91,32 +93,41 @@ class SixsenseClient:
         self._tls: ssl.SSLContext | None = None  # one for every connection: loading the CA bundle costs ms
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._clients: list[httpx.Client] = []
+        self._turns = itertools.count()
+        self._shards: list[httpx.Client | None] = [None] * SHARDS
 
     @property
     def http(self) -> httpx.Client:
-        """This thread's client (made on its first call)."""
-        client: httpx.Client | None = getattr(self._local, "client", None)
+        """This thread's client: the shard it took on its first call (made when first needed)."""
+        index: int | None = getattr(self._local, "shard", None)
+        if index is None:
+            index = self._local.shard = next(self._turns) % SHARDS
+        client = self._shards[index]
         if client is None or client.is_closed:
             with self._lock:
-                transport = self.transport
-                if transport is None:
-                    if self._tls is None:
-                        self._tls = httpx.create_ssl_context()
-                    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-                    transport = httpx.HTTPTransport(verify=self._tls, limits=limits, retries=0)
-                client = httpx.Client(
-                    base_url=self.base_url, transport=transport, timeout=self.timeout, headers=self.headers
-                )
-                self._clients.append(client)
-            self._local.client = client
+                client = self._shards[index]
+                if client is None or client.is_closed:
+                    client = self._shards[index] = self._new_client()
         return client
+
+    def _new_client(self) -> httpx.Client:
+        transport = self.transport
+        if transport is None:
+            if self._tls is None:
+                self._tls = httpx.create_ssl_context()
+            # No limit of its own: the threads that share a shard bound its connections.
+            limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+            transport = httpx.HTTPTransport(verify=self._tls, limits=limits, retries=0)
+        return httpx.Client(
+            base_url=self.base_url, transport=transport, timeout=self.timeout, headers=self.headers
+        )
 
     def close(self) -> None:
         with self._lock:
-            clients, self._clients = self._clients, []
+            clients, self._shards = self._shards, [None] * SHARDS
         for client in clients:
-            client.close()
+            if client is not None:
+                client.close()
 
     def send(self, lead: Lead) -> Answer:
         """One attempt. Raises UpstreamRateLimited (429), UpstreamAuthError (401/403) and
