@@ -121,7 +121,7 @@ def test_two_instances_share_one_limiter_on_redis(
     redis_url = request.getfixturevalue(redis_kind)
     # 3 s windows and 10 % headroom: 300 ms of slack. In 1 s windows the default 3 % is 30 ms, and
     # the check between a sender's wake-up and its call (a TLS cluster's round trip on a loaded
-    # 2-core machine) varied by more than 100 ms: a 429 or two in 3 of 9 full-suite runs in one
+    # 2-core machine) varied by more than 100 ms: a 429 or two in 4 of 17 full-suite runs in one
     # day, at 3 % and at 10 %. 6sense's windows are minutes: there 3 % is 1.8 s.
     simulator = simulator_factory(rate_limit="30/3second")
     env = {"SIXSENSE_RATE_LIMIT": "600/minute", "UDF_RATE_HEADROOM": "0.1"}
