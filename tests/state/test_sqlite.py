@@ -13,7 +13,7 @@ import pytest
 from tests.sqlite_lock import sqlite_locked
 from udf_service.errors import ConfigError, StateError
 from udf_service.state import BACKGROUND, state_from_url
-from udf_service.state.sqlite import SQLiteState
+from udf_service.state.sqlite import MMAP_BYTES, SQLiteState
 from udf_service.testing import SkipAheadClock
 
 from .contract import LONG, PAST_TTL, TTL, StateContract
@@ -209,3 +209,13 @@ def test_files_of_the_previous_release_are_migrated(tmp_path: Path) -> None:
     assert "without rowid" not in cache_sql.lower() and "cache_expiry" in indexes
     assert state.fetch_depth() == {BACKGROUND: 1}
     assert [i.payload for i in state.fetch_take("w", 1, LONG)] == [b"lead"]
+
+
+def test_reads_go_through_a_memory_map_and_get_the_whole_busy_timeout_back(tmp_path: Path) -> None:
+    """The connection maps the file (mmap_size), and the busy timeout a write sets for its short
+    attempts is set back to the whole of it for the next read (set when it changes, not per call)."""
+    state = SQLiteState(str(tmp_path / "s.db"), busy_timeout_s=5.0)
+    state.cache_set_many({"k": b"v"}, LONG)  # a write: attempts of WRITE_ATTEMPT_MS
+    with state._locked() as db:
+        assert db.execute("pragma busy_timeout").fetchone()[0] == 5000
+        assert db.execute("pragma mmap_size").fetchone()[0] == MMAP_BYTES

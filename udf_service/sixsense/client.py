@@ -82,7 +82,7 @@ class SixsenseClient:
         observe: Callable[[str], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.transport = transport  # shared by every thread's client; None: a connection each
+        self.transport = transport  # shared by every shard; None: each shard its own HTTP pool
         self.timeout = httpx.Timeout(read_timeout_s, connect=connect_timeout_s, pool=connect_timeout_s)
         self.headers = {
             "Authorization": f"Token {token}",

@@ -70,6 +70,7 @@ class SQLiteState(State):
         self.path = os.path.abspath(path)
         self.prefix = prefix
         self.busy_timeout_s = busy_timeout_s
+        self.busy_timeout_ms = int(busy_timeout_s * 1000)
         self.clock = clock
         self._pid = os.getpid()
         self._lock = threading.Lock()
@@ -121,7 +122,7 @@ class SQLiteState(State):
                         raise
                     self.clock.sleep(0.05)
             db.execute("pragma synchronous = normal")
-            self._busy_ms = int(self.busy_timeout_s * 1000)
+            self._busy_ms = self.busy_timeout_ms
             db.execute(f"pragma busy_timeout = {self._busy_ms}")
             # Reads of the file through a shared memory map instead of a read() per page: a
             # 100-key cache lookup costs a third less CPU (the cached path's largest single
@@ -198,8 +199,8 @@ class SQLiteState(State):
             if self._db is None:
                 self._db = self._connect()
             if busy_ms is None:
-                full_ms = int(self.busy_timeout_s * 1000)
                 waited_ms = int((self.clock.monotonic() - started) * 1000)
+                full_ms = self.busy_timeout_ms
                 busy_ms = full_ms if waited_ms < LOCK_WAIT_SLACK_MS else max(full_ms - waited_ms, 1)
             if busy_ms != self._busy_ms:  # a statement per change, not per call (the cached path's)
                 self._db.execute(f"pragma busy_timeout = {busy_ms}")
