@@ -13,6 +13,7 @@ import io
 import logging
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +197,28 @@ def test_a_state_outage_writes_its_warning_once_per_10_s(app: Flask, monkeypatch
     assert statuses == {503}
     events = [orjson.loads(line)["event"] for line in stream.getvalue().splitlines()]
     assert events.count("state_unavailable") == 1, events[:10]
+
+
+def test_the_json_line_carries_every_extra_field_and_the_standard_timestamp() -> None:
+    """The formatter reads past the record's own attributes: every `extra=` field, and one added
+    after the record was made (the repeat filter's count), is in the line; none of the record's
+    own attributes is; the timestamp is what `datetime.isoformat` gives, to the millisecond."""
+    logger = logging.getLogger("udf_service.test")
+    record = logger.makeRecord(logger.name, logging.INFO, __file__, 1, "batch", (), None, extra={"rows": 3})
+    record.suppressed = 2
+    line = orjson.loads(logs.JsonFormatter().format(record))
+    assert line == {
+        "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+        "level": "info",
+        "logger": "udf_service.test",
+        "pid": record.process,
+        "event": "batch",
+        "rows": 3,
+        "suppressed": 2,
+    }
+    edges = [0.0, 1.0, 1.9994999, 1.9995, 1.9999994, 1.9999996, 1_796_000_000.0005, 1_796_000_000.9999999]
+    for created in edges + [time.time() + i * 0.0137 for i in range(2000)]:
+        record.created = created
+        assert orjson.loads(logs.JsonFormatter().format(record))["ts"] == datetime.fromtimestamp(
+            created, UTC
+        ).isoformat(timespec="milliseconds"), created
