@@ -100,6 +100,7 @@ def build(
         transport=transport,
         connect_timeout_s=settings.connect_timeout_s,
         read_timeout_s=settings.read_timeout_s,
+        max_connections=settings.upstream_concurrency,
         observe=lambda label: metrics.UPSTREAM_CALLS.labels(label).inc(),
     )
     owner = owner_id()

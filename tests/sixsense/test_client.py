@@ -19,6 +19,7 @@ from udf_service.leads import Lead
 from udf_service.simulator import Simulator, SimulatorTransport, lead_answer
 from udf_service.sixsense import client as client_module
 from udf_service.sixsense.client import SixsenseClient
+from udf_service.sixsense.transport import Urllib3Transport
 
 LEAD = Lead(email="jane.doe@acme.com", country="US")
 
@@ -151,26 +152,24 @@ def test_nothing_listening_is_a_connect_error() -> None:
         client.send(LEAD)
 
 
-def test_threads_take_the_client_shards_in_turn() -> None:
-    """Each thread keeps the shard it took on its first call; the threads take the SHARDS clients
-    in turn (the next one after them shares the first's), all on one TLS context; close() closes
-    every one, and a call after it opens anew. (One pool shared by every thread scanned all its
-    connections per request: 5.1 ms of CPU a call at 128 in flight on kept-alive connections,
-    against 1.27 ms with 16 shards.)"""
+def test_one_transport_for_every_thread_closed_and_opened_again() -> None:
+    """The HTTP pool is made on the first call and shared; close() closes it and a call after it
+    opens a new one; an injected transport is the caller's and outlives close()."""
     client = SixsenseClient("https://api.example", TOKEN)
-    mine = client.http
-    assert client.http is mine
-    theirs: list[httpx.Client] = []
-    for _ in range(client_module.SHARDS):
-        thread = threading.Thread(target=lambda: theirs.append(client.http))
+    mine = client.transport
+    theirs: list[httpx.BaseTransport] = []
+    threads = [threading.Thread(target=lambda: theirs.append(client.transport)) for _ in range(8)]
+    for thread in threads:
         thread.start()
+    for thread in threads:
         thread.join()
-    assert len({id(c) for c in [mine, *theirs[:-1]]}) == client_module.SHARDS and theirs[-1] is mine
-    contexts = {id(c._transport._pool._ssl_context) for c in theirs}  # type: ignore[attr-defined]
-    assert len(contexts) == 1
+    assert isinstance(mine, Urllib3Transport) and all(t is mine for t in theirs)
     client.close()
-    assert all(c.is_closed for c in theirs)
-    assert client.http is not mine and not client.http.is_closed
+    assert client.transport is not mine
+    injected = SimulatorTransport(Simulator())
+    client = SixsenseClient("http://sim", TOKEN, transport=injected)
+    client.close()
+    assert client.transport is injected and client.send(LEAD).outcome == "ok"
 
 
 def test_every_httpx_exception_is_mapped() -> None:

@@ -1,32 +1,27 @@
-"""The 6sense HTTP client: kept-alive connections in a few small pools, timeouts, and one attempt
-per `send()`.
+"""The 6sense HTTP client: kept-alive connections, timeouts, and one attempt per `send()`.
 
 `send()` makes exactly one `POST /v2/people/full` for one lead and says what came back as an
 `Answer`; deciding whether to try again, when, and under which rate-limit slot is the fetcher's
 job (`udf_service.fetching`), because every attempt must be paced and re-checked before it goes
-out. The transport is injectable (`httpx.BaseTransport`): production uses httpx's own HTTP
-transport, the simulator mode and the tests pass `SimulatorTransport` or an `httpx.MockTransport`.
+out. The transport is injectable (`httpx.BaseTransport`): production uses `Urllib3Transport`
+(urllib3's pool, `udf_service.sixsense.transport`), the simulator mode and the tests pass
+`SimulatorTransport` or an `httpx.MockTransport`.
 
-httpx was chosen over requests for exactly that: a transport is a first-class, public interface
-there (`MockTransport`, `WSGITransport`), and its exception tree separates "never sent" from
-"sent, then lost" cleanly. httpx exceptions never leave this module: `map_transport_errors`
-turns each into ours, and `tests/sixsense/test_client.py` fails when a new one goes unmapped.
+httpx's transport interface was chosen for exactly that: a transport is a first-class, public
+interface there (`MockTransport`, `WSGITransport`), and its exception tree separates "never
+sent" from "sent, then lost" cleanly. httpx exceptions never leave this module:
+`map_transport_errors` turns each into ours, and `tests/sixsense/test_client.py` fails when a new
+one goes unmapped. The request goes to the transport straight, without an `httpx.Client`: the
+client's layers (URL merging, cookies, auth and redirect flows, event hooks) do nothing for one
+POST with fixed headers, and cost a fifth of a call's CPU.
 
-The calling threads (the fetch threads) share SHARDS httpx clients, taking them in turn, all on
-one TLS context. One client for every thread was the obvious shape, but httpcore's pool looks at
-each of its connections for every request it assigns: with 128 calls in flight on kept-alive
-connections it spent 5.1 ms of CPU per call and reached 192 calls/s; with a client per thread,
-1.0 ms and 815 calls/s (100 ms upstream; the simulator served by gunicorn for the measurement,
-since its own werkzeug server closes every connection), but each client costs about 30 KB, and a
-worker may run 256 fetch threads. A few shards keep each pool small for a fraction of that.
-Connections stay bounded by the threads, and so by `UDF_UPSTREAM_CONCURRENCY`.
+Every fetch thread shares the one transport; its pool keeps up to `max_connections` kept-alive
+connections (the upstream concurrency's ceiling, so one per call in flight).
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
-import ssl
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -47,9 +42,9 @@ from ..errors import (
 )
 from ..leads import Lead
 from .retry import parse_retry_after
+from .transport import Urllib3Transport
 
 PATH = "/v2/people/full"
-SHARDS = 16  # httpx clients (each its own connection pool), taken in turn by the calling threads
 USER_AGENT = f"sixsense-udf/{__version__} (+warehouse adapter)"
 FINAL_OUTCOMES = {400: "invalid_input", 402: "quota_exhausted", 404: "no_match"}
 
@@ -79,63 +74,53 @@ class SixsenseClient:
         transport: httpx.BaseTransport | None = None,
         connect_timeout_s: float = 3.05,
         read_timeout_s: float = 15.0,
+        max_connections: int = 256,
         observe: Callable[[str], None] | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.transport = transport  # shared by every shard; None: each shard its own HTTP pool
+        self.url = httpx.URL(base_url.rstrip("/") + PATH)
+        self.max_connections = max_connections
+        self.injected = transport
         self.timeout = httpx.Timeout(read_timeout_s, connect=connect_timeout_s, pool=connect_timeout_s)
+        self.extensions = {"timeout": self.timeout.as_dict()}
         self.headers = {
             "Authorization": f"Token {token}",
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
         }
         self.observe = observe or (lambda _label: None)
-        self._tls: ssl.SSLContext | None = None  # one for every connection: loading the CA bundle costs ms
-        self._local = threading.local()
         self._lock = threading.Lock()
-        self._turns = itertools.count()
-        self._shards: list[httpx.Client | None] = [None] * SHARDS
+        self._transport: httpx.BaseTransport | None = transport
 
     @property
-    def http(self) -> httpx.Client:
-        """This thread's client: the shard it took on its first call (made when first needed)."""
-        index: int | None = getattr(self._local, "shard", None)
-        if index is None:
-            index = self._local.shard = next(self._turns) % SHARDS
-        client = self._shards[index]
-        if client is None or client.is_closed:
-            with self._lock:
-                client = self._shards[index]
-                if client is None or client.is_closed:
-                    client = self._shards[index] = self._new_client()
-        return client
-
-    def _new_client(self) -> httpx.Client:
-        transport = self.transport
+    def transport(self) -> httpx.BaseTransport:
+        """The injected transport, or the HTTP pool (made on the first call, again after close)."""
+        transport = self._transport
         if transport is None:
-            if self._tls is None:
-                self._tls = httpx.create_ssl_context()
-            # No limit of its own: the threads that share a shard bound its connections.
-            limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-            transport = httpx.HTTPTransport(verify=self._tls, limits=limits, retries=0)
-        return httpx.Client(
-            base_url=self.base_url, transport=transport, timeout=self.timeout, headers=self.headers
-        )
+            with self._lock:
+                if self._transport is None:
+                    self._transport = Urllib3Transport(self.max_connections)
+                transport = self._transport
+        return transport
 
     def close(self) -> None:
         with self._lock:
-            clients, self._shards = self._shards, [None] * SHARDS
-        for client in clients:
-            if client is not None:
-                client.close()
+            transport, self._transport = self._transport, self.injected
+        if transport is not None and transport is not self.injected:
+            transport.close()
 
     def send(self, lead: Lead) -> Answer:
         """One attempt. Raises UpstreamRateLimited (429), UpstreamAuthError (401/403) and
         UpstreamTransportError subclasses; every other status is an `Answer`."""
+        request = httpx.Request(
+            "POST", self.url, data=lead.form(), headers=self.headers, extensions=self.extensions
+        )
         try:
             with map_transport_errors():
-                response = self.http.post(PATH, data=lead.form())
-                body = response.content
+                response = self.transport.handle_request(request)
+                try:
+                    body = response.read()
+                finally:
+                    response.close()
         except UpstreamTransportError as exc:
             self.observe(f"{error_kind(exc)}_error")
             raise
