@@ -42,6 +42,7 @@ class KeptAlive(ThreadingHTTPServer):
         self.gzip_answers = gzip_answers
         self.connections = 0
         self.requests: list[tuple[dict[str, str], dict[str, str]]] = []
+        self.paths: list[str] = []
         self.lock = threading.Lock()
 
     @property
@@ -63,6 +64,7 @@ class _Handler(BaseHTTPRequestHandler):
         form = dict(parse_qsl(self.rfile.read(length).decode()))
         with self.server.lock:
             self.server.requests.append(({k.lower(): v for k, v in self.headers.items()}, form))
+            self.server.paths.append(self.path)
         status, document = lead_answer(form)
         body = orjson.dumps(document)
         self.send_response(status)
@@ -125,6 +127,22 @@ def test_the_request_carries_the_token_the_form_and_our_user_agent(server: KeptA
     assert form == _lead(1).form()
 
 
+def test_the_environments_proxy_is_used_unless_no_proxy_exempts_the_host(
+    server: KeptAlive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP_PROXY (here the loopback server, as a forward proxy) carries the call; NO_PROXY for
+    the host sends it direct (to a port where nothing listens: a connect error)."""
+    monkeypatch.setenv("HTTP_PROXY", server.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert SixsenseClient("http://upstream.example:8080", TOKEN).send(_lead(4)).outcome in ("ok", "no_match")
+    assert server.paths == ["http://upstream.example:8080/v2/people/full"]
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with pytest.raises(errors.UpstreamConnectError):
+        SixsenseClient("http://127.0.0.1:9", TOKEN, connect_timeout_s=0.5).send(_lead(5))
+    assert len(server.paths) == 1
+
+
 @pytest.mark.parametrize("server", [True], indirect=True, ids=["gzip"])
 def test_a_compressed_answer_is_decoded(server: KeptAlive) -> None:
     answer = SixsenseClient(server.url, TOKEN).send(_lead(2))
@@ -150,11 +168,7 @@ def test_urllib3_failures_are_classified_as_httpx_ones_would_be(
 ) -> None:
     """Never sent (connect) against sent and then lost (read), as for every other transport."""
     transport = Urllib3Transport(4)
-
-    def fail(*_args: Any, **_kwargs: Any) -> Any:
-        raise raised
-
-    monkeypatch.setattr(transport.pool, "request", fail)
+    monkeypatch.setattr(transport, "_pool_for", lambda _url: (FailingPool(raised), False))
     with pytest.raises(error):
         SixsenseClient("http://127.0.0.1:9", TOKEN, transport=transport).send(_lead(3))
 
@@ -170,10 +184,18 @@ def test_every_urllib3_exception_becomes_an_httpx_one() -> None:
     transport = Urllib3Transport(1)
     request = httpx.Request("POST", "http://127.0.0.1:9/v2/people/full")
     for cls in classes:
-        exc = _instance(cls)
-        transport.pool.request = lambda *_a, _exc=exc, **_k: (_ for _ in ()).throw(_exc)  # type: ignore[method-assign]
+        failing = (FailingPool(_instance(cls)), False)
+        transport._pool_for = lambda _url, _pool=failing: _pool  # type: ignore[method-assign]
         with pytest.raises(httpx.HTTPError):
             transport.handle_request(request)
+
+
+class FailingPool:
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    def urlopen(self, *_args: Any, **_kwargs: Any) -> Any:
+        raise self.exc
 
 
 def _instance(cls: type[Exception]) -> Exception:

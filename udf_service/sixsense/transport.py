@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+import threading
+import urllib.request
 from collections.abc import Iterator
 
 import httpx
@@ -28,27 +30,36 @@ from urllib3 import exceptions as u3
 
 
 class Urllib3Transport(httpx.BaseTransport):
-    """One urllib3 pool of up to `max_connections` kept-alive connections per host; thread-safe."""
+    """urllib3 pools of up to `max_connections` kept-alive connections, one pool per host (the
+    6sense host, in practice); thread-safe. HTTPS_PROXY / HTTP_PROXY and NO_PROXY in the
+    environment are honoured, as httpx's own transport honoured them."""
 
     def __init__(self, max_connections: int, ssl_context: ssl.SSLContext | None = None) -> None:
-        self.pool = urllib3.PoolManager(
-            num_pools=4,
-            maxsize=max_connections,  # kept for reuse; more are opened (never waited for) when busy
-            block=False,
-            retries=False,  # one attempt per call: the fetcher decides on another, under the limiter
-            ssl_context=ssl_context or httpx.create_ssl_context(),
-        )
+        self.options = {
+            "maxsize": max_connections,  # kept for reuse; more are opened (never waited for) when busy
+            "block": False,
+            "retries": False,  # one attempt per call: the fetcher decides on another, under the limiter
+            "ssl_context": ssl_context or httpx.create_ssl_context(),
+        }
+        self._managers: list[urllib3.PoolManager] = []
+        # host -> (its pool, whether it wants the whole URL: plain HTTP through a proxy does)
+        self._pools: dict[tuple[str, str, int | None], tuple[urllib3.HTTPConnectionPool, bool]] = {}
+        self._lock = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         timeout = request.extensions.get("timeout", {})
+        url = request.url
         with _as_httpx_errors(request):
-            answer = self.pool.request(
+            pool, whole_url = self._pools.get((url.scheme, url.host, url.port)) or self._pool_for(url)
+            # The pool's own urlopen: the manager's would parse the URL and look the pool up again.
+            answer = pool.urlopen(
                 request.method,
-                str(request.url),
+                str(url) if whole_url else url.raw_path.decode("ascii"),
                 body=request.read(),
                 headers=dict(request.headers),
                 timeout=urllib3.Timeout(connect=timeout.get("connect"), read=timeout.get("read")),
                 redirect=False,
+                assert_same_host=False,
                 preload_content=True,
                 decode_content=False,  # httpx's Response decodes, per its Content-Encoding
             )
@@ -60,8 +71,35 @@ class Urllib3Transport(httpx.BaseTransport):
             extensions={"http_version": b"HTTP/1.1"},
         )
 
+    def _pool_for(self, url: httpx.URL) -> tuple[urllib3.HTTPConnectionPool, bool]:
+        with self._lock:
+            key = (url.scheme, url.host, url.port)
+            if key not in self._pools:
+                proxy = _environment_proxy(url)
+                manager = (
+                    urllib3.ProxyManager(proxy, num_pools=1, **self.options)  # type: ignore[arg-type]
+                    if proxy
+                    else urllib3.PoolManager(num_pools=1, **self.options)  # type: ignore[arg-type]
+                )
+                self._managers.append(manager)
+                pool = manager.connection_from_host(url.host, url.port, url.scheme)
+                self._pools[key] = (pool, bool(proxy) and url.scheme == "http")
+            return self._pools[key]
+
     def close(self) -> None:
-        self.pool.clear()
+        with self._lock:
+            managers, self._managers, self._pools = self._managers, [], {}
+        for manager in managers:
+            manager.clear()
+
+
+def _environment_proxy(url: httpx.URL) -> str | None:
+    """The proxy the environment names for `url` (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY), unless
+    NO_PROXY exempts its host."""
+    if urllib.request.proxy_bypass_environment(url.host):
+        return None
+    proxies = urllib.request.getproxies_environment()
+    return proxies.get(url.scheme) or proxies.get("all")
 
 
 @contextlib.contextmanager
