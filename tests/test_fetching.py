@@ -15,6 +15,7 @@ import httpx
 import orjson
 import pytest
 
+from udf_service import fetching
 from udf_service.config import RateLimit, Settings
 from udf_service.errors import StateError
 from udf_service.fetching import LATE_TOLERANCE_S, Concurrency, Held
@@ -204,9 +205,23 @@ def test_no_call_while_a_circuit_is_open(harness: Harness, flag: str, status: st
     assert harness.fetch()["status"] == status and harness.simulator.stats()["calls"] == 0
 
 
+def test_a_slot_that_starts_now_is_checked_in_the_same_round_trip(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limit far from reach: the reservation reads the check before the call too, so no
+    separate before_send; the call is made, once."""
+    checks = []
+    real = harness.state.before_send
+    monkeypatch.setattr(harness.state, "before_send", lambda *a, **k: checks.append(1) or real(*a, **k))
+    assert harness.fetch()["status"] == "ok"
+    assert checks == [] and harness.simulator.stats()["calls"] == 1
+
+
 def test_a_slot_of_a_lost_schedule_is_not_used(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     """The backend's epoch changed after our slot was reserved (it lost its state): the slot is
-    void and a new one is taken before sending, so old and new schedules never overlap."""
+    void and a new one is taken before sending, so old and new schedules never overlap. (Only a
+    check read after the wait can see another epoch: one read with the slot has the slot's.)"""
+    monkeypatch.setattr(fetching, "CHECKED_WITH_SLOT_S", -1.0)  # every check read after the wait
     real = harness.state.before_send
     seen = []
 
@@ -225,14 +240,22 @@ def test_a_slot_of_a_lost_schedule_is_not_used(harness: Harness, monkeypatch: py
     assert len(reservations) == 2 and harness.simulator.stats()["calls"] == 1
 
 
-def test_no_call_while_the_state_is_down(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("read_with_the_slot", [True, False], ids=["with-the-slot", "after-the-wait"])
+def test_no_call_while_the_state_is_down(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, read_with_the_slot: bool
+) -> None:
     """If the check right before the call cannot be read, nothing is sent; the item is left to
-    its lease (another worker takes it once the backend is back)."""
+    its lease (another worker takes it once the backend is back). The check is read with the
+    slot (one that starts now) or on its own after the wait."""
 
     def down(*_: Any, **__: Any) -> Any:
         raise StateError("down")
 
     monkeypatch.setattr(harness.state, "before_send", down)
+    if read_with_the_slot:
+        monkeypatch.setattr(harness.state, "reserve_slot", down)
+    else:
+        monkeypatch.setattr(fetching, "CHECKED_WITH_SLOT_S", -1.0)
     harness.runtime.dispatcher.fetcher.fetch(harness.take(), harness.stop)
     assert harness.simulator.stats()["calls"] == 0
 

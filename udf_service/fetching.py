@@ -55,6 +55,10 @@ from .waiting import Outcome, Refill, Waiters
 log = logging.getLogger("udf_service.fetching")
 
 LATE_TOLERANCE_S = 0.01  # a sender waking later than this after its slot takes a new one
+# The check before the call, read with the slot, stands for a slot this close: at most this much
+# older than the call, plus LATE_TOLERANCE_S (leases last tens of seconds). For a slot further
+# off the check is read again after the wait, a round trip of its own.
+CHECKED_WITH_SLOT_S = 0.01
 OUTCOME_TTL_S = 900.0  # errors are kept for waiters elsewhere past Snowflake's 600 s
 RECOVERY_GRACE_S = 1.0  # after a state outage, answers held in memory are written before new takes
 STATE_RETRY_S = (0.05, 0.1, 0.25, 0.5, 1.0)
@@ -291,7 +295,9 @@ class Fetcher:
                 self._release(item)
                 return
             try:
-                reservation = self.pacer.reserve(max_wait_s=self.settings.fetch_lease_s / 3)
+                reservation = self.pacer.reserve(
+                    self.settings.fetch_lease_s / 3, check_for=(item.key, self.owner, CIRCUITS)
+                )
             except StateError:
                 state_failures += 1
                 if self._state_down(stop, state_failures):
@@ -324,14 +330,16 @@ class Fetcher:
                 self._unused()
                 metrics.LIMITER_LATE_SLOTS.inc()
                 continue
-            try:
-                check = self.state.before_send(item.key, self.owner, CIRCUITS)
-            except StateError:
-                self._unused()
-                state_failures += 1
-                if self._state_down(stop, state_failures):
-                    return
-                continue
+            check = reservation.check if reservation.wait_s <= CHECKED_WITH_SLOT_S else None
+            if check is None:
+                try:
+                    check = self.state.before_send(item.key, self.owner, CIRCUITS)
+                except StateError:
+                    self._unused()
+                    state_failures += 1
+                    if self._state_down(stop, state_failures):
+                        return
+                    continue
             state_failures = 0
             if check.cached:
                 self._unused()

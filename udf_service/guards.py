@@ -14,7 +14,7 @@ figure 6sense's own request log shows and the one its rate limit counts. Matched
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from . import metrics
@@ -85,11 +85,14 @@ class SharedPacer:
             calls_key(self.periods.ten_seconds()): RATE_TTL_S,
         }
 
-    def reserve(self, max_wait_s: float) -> Reservation:
-        """The next slot within `max_wait_s`, counted as a call (see `State.reserve_slot`)."""
+    def reserve(
+        self, max_wait_s: float, check_for: tuple[str, str, Sequence[str]] | None = None
+    ) -> Reservation:
+        """The next slot within `max_wait_s`, counted as a call, with the check before the call
+        when asked for (see `State.reserve_slot`)."""
         cap = None if self.daily_budget is None else (calls_key(self.periods.day()), self.daily_budget)
         reservation = self.state.reserve_slot(
-            LIMITER_NAME, self.interval_s, max_wait_s, self.call_counters(), cap
+            LIMITER_NAME, self.interval_s, max_wait_s, self.call_counters(), cap, check_for
         )
         if reservation.wait_s:
             metrics.LIMITER_WAIT_SECONDS.inc(reservation.wait_s)

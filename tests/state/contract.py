@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from udf_service.clock import SYSTEM
-from udf_service.state import BACKGROUND, INTERACTIVE, Done, State, Take, state_from_url
+from udf_service.state import BACKGROUND, INTERACTIVE, Done, Reservation, State, Take, state_from_url
 from udf_service.testing import SkipAheadClock
 
 TTL = 0.2  # a short expiry
@@ -358,6 +358,29 @@ class StateContract:
         assert state.before_send("a", "w2").held is False
         state.cache_set_many({"b": b"v"}, LONG)
         assert state.before_send("b", "w1").cached is True
+
+    def test_a_reservation_with_check_for_reads_what_before_send_reads(self, state: State) -> None:
+        """reserve_slot(check_for=...) answers before_send's check with the slot, counters and
+        cap still applied; no check when no slot was reserved (too far, or capped)."""
+        state.fetch_push({"a": b"", "b": b""}, BACKGROUND)
+        state.fetch_take("w1", 2, LONG)
+        state.flag_set("open", b"1", LONG)
+        state.cache_set_many({"b": b"v"}, LONG)
+        for key, owner in (("a", "w1"), ("a", "w2"), ("b", "w1"), ("zz", "w1")):
+            reservation = state.reserve_slot(
+                "l", 0.001, 1, {"calls": None}, ("calls", 100), check_for=(key, owner, ["open", "closed"])
+            )
+            assert reservation.wait_s is not None and reservation.check is not None
+            assert reservation.check == state.before_send(key, owner, ["open", "closed"])
+            assert reservation.check.epoch == reservation.epoch != ""
+        assert state.get_int("calls") == 4
+        assert state.reserve_slot("l", 0.001, 1, check_for=("a", "w1", ())).check.flags == frozenset()  # type: ignore[union-attr]
+        assert state.reserve_slot("l", 0.001, 1).check is None
+        far = state.reserve_slot("far", 10, 100)
+        assert far.wait_s == 0.0
+        assert state.reserve_slot("far", 10, 1, check_for=("a", "w1", ())) == Reservation(None, far.epoch)
+        capped = state.reserve_slot("l", 0.001, 1, {}, ("calls", 4), check_for=("a", "w1", ()))
+        assert capped.capped and capped.check is None
 
     def test_fetch_done_stores_answers_and_removes_items(self, state: State) -> None:
         """fetch_done caches (with the lead), keeps outcomes for their round, drops the items, counts."""

@@ -120,6 +120,7 @@ class Reservation:
     wait_s: float | None
     epoch: str
     capped: bool = False
+    check: SendCheck | None = None  # asked for with `check_for` and a slot reserved (see reserve_slot)
 
 
 @dataclass(frozen=True)
@@ -268,6 +269,7 @@ class State(ABC):
         max_wait_s: float,
         counters: Mapping[str, float | None] | None = None,
         cap: tuple[str, int] | None = None,
+        check_for: tuple[str, str, Sequence[str]] | None = None,
     ) -> Reservation:
         """Reserve the next send slot of the limiter ``name`` (GCRA with a burst of one), atomically.
 
@@ -277,6 +279,10 @@ class State(ABC):
         interval_s``, add 1 to every counter in ``counters`` (key -> ttl on creation, or None),
         and answer ``wait_s = start - now``. An unknown name starts at ``tat = now``. Callers
         across every process and host that share the backend are spaced ``interval_s`` apart.
+
+        With ``check_for = (key, owner, flags)`` and a slot reserved, ``check`` is what
+        ``before_send(key, owner, flags)`` answers, read in the same operation: a sender whose
+        slot starts now needs no second round trip before its call.
         """
 
     @abstractmethod

@@ -71,6 +71,13 @@ def _lua(name: str) -> str:
     return INCLUDE.sub(lambda match: _lua(match.group(1)), text)
 
 
+def _send_check(out: Sequence[Any], flags: Sequence[str]) -> SendCheck:
+    """`send_check`'s answer (lua/_check.lua) as a SendCheck."""
+    epoch = out[2].decode() if isinstance(out[2], bytes) else str(out[2] or "")
+    found = frozenset(flag for flag, is_set in zip(flags, out[3:], strict=True) if is_set)
+    return SendCheck(cached=bool(out[0]), held=bool(out[1]), epoch=epoch, flags=found)
+
+
 def _ms(seconds: float) -> int:
     """Redis expiries are whole milliseconds, at least one."""
     return max(1, round(seconds * 1000))
@@ -443,10 +450,7 @@ class RedisState(State):
     def before_send(self, key: str, owner: str, flags: Sequence[str] = ()) -> SendCheck:
         keys = [self._key("cache", key), self._fetch[4], self._fetch[5], self._epoch_key]
         keys += [self._key("flag", flag) for flag in flags]
-        out = self._run("before_send", keys, key, owner)
-        epoch = out[2].decode() if isinstance(out[2], bytes) else str(out[2] or "")
-        found = frozenset(flag for flag, is_set in zip(flags, out[3:], strict=True) if is_set)
-        return SendCheck(cached=bool(out[0]), held=bool(out[1]), epoch=epoch, flags=found)
+        return _send_check(self._run("before_send", keys, key, owner), flags)
 
     # ------------------------------------------------------------------ rate limiter
     def reserve_slot(
@@ -456,18 +460,24 @@ class RedisState(State):
         max_wait_s: float,
         counters: Mapping[str, float | None] | None = None,
         cap: tuple[str, int] | None = None,
+        check_for: tuple[str, str, Sequence[str]] | None = None,
     ) -> Reservation:
         counters = counters or {}
         keys = [self._key("limiter", name), self._epoch_key]
         keys.append(self._key("counter", cap[0]) if cap else self._p + "no-cap")
         keys += [self._key("counter", key) for key in counters]
-        ttls = ["" if ttl is None else _ms(ttl) for ttl in counters.values()]
-        candidate = secrets.token_hex(8)
-        wait, epoch, capped = self._run(
-            "reserve_slot", keys, interval_s, max_wait_s, candidate, "" if cap is None else cap[1], *ttls
-        )
-        epoch_text = epoch.decode() if isinstance(epoch, bytes) else str(epoch)
-        return Reservation(None if wait is None else float(wait), epoch_text, capped=bool(capped))
+        args = [interval_s, max_wait_s, secrets.token_hex(8), "" if cap is None else cap[1], len(counters)]
+        args += ["" if ttl is None else _ms(ttl) for ttl in counters.values()]
+        if check_for:
+            key, owner, flags = check_for
+            keys += [self._key("cache", key), self._fetch[4], self._fetch[5]]
+            keys += [self._key("flag", flag) for flag in flags]
+            args += [key, owner]
+        out = self._run("reserve_slot", keys, *args)
+        wait, epoch, capped = out[:3]
+        epoch = epoch.decode() if isinstance(epoch, bytes) else str(epoch)
+        check = _send_check(out[3], check_for[2]) if check_for and len(out) > 3 else None
+        return Reservation(None if wait is None else float(wait), epoch, capped=bool(capped), check=check)
 
     def hold_off(self, name: str, until: float) -> None:
         self._run("hold_off", [self._key("limiter", name)], f"{until:.6f}")

@@ -447,10 +447,13 @@ class SQLiteState(State):
 
     def before_send(self, key: str, owner: str, flags: Sequence[str] = ()) -> SendCheck:
         with self._reading() as (run, _):
-            cached = run("cache_fresh", key=key).fetchone() is not None
-            held = run("fetch_held", key=key, owner=owner).fetchone() is not None
-            found = self._flags(run, flags)
-        return SendCheck(cached=cached, held=held, epoch=self._epoch, flags=frozenset(found))
+            return self._send_check(run, key, owner, flags)
+
+    def _send_check(self, run: Any, key: str, owner: str, flags: Sequence[str]) -> SendCheck:
+        cached = run("cache_fresh", key=key).fetchone() is not None
+        held = run("fetch_held", key=key, owner=owner).fetchone() is not None
+        found = frozenset(self._flags(run, flags))
+        return SendCheck(cached=cached, held=held, epoch=self._epoch, flags=found)
 
     # ------------------------------------------------------------------ rate limiter
     def reserve_slot(
@@ -460,6 +463,7 @@ class SQLiteState(State):
         max_wait_s: float,
         counters: Mapping[str, float | None] | None = None,
         cap: tuple[str, int] | None = None,
+        check_for: tuple[str, str, Sequence[str]] | None = None,
     ) -> Reservation:
         with self._tx() as (run, now):
             if cap is not None:
@@ -472,7 +476,8 @@ class SQLiteState(State):
             run("set_tat", name=name, tat=start + interval_s)
             for key, ttl_s in (counters or {}).items():
                 self._add(run, key, 1, ttl_s, now)
-            return Reservation(start - now, self._epoch)
+            check = self._send_check(run, *check_for) if check_for else None
+            return Reservation(start - now, self._epoch, check=check)
 
     def hold_off(self, name: str, until: float) -> None:
         with self._tx() as (run, _):
