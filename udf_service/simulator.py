@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl
 import httpx
 import orjson
 from flask import Flask, Response, request
+from werkzeug.serving import ThreadedWSGIServer
 
 from .clock import SYSTEM, Clock
 from .config import RateLimit
@@ -354,15 +355,25 @@ def _reset_connection() -> None:
         sock.shutdown(socket.SHUT_RDWR)  # close() alone leaves werkzeug's reference open
 
 
+class SimulatorServer(ThreadedWSGIServer):
+    """werkzeug's threaded server, with room for a burst of new connections.
+
+    werkzeug listens with a queue of 128: past it the kernel drops a new connection's SYN and
+    the caller retries it a second later (TCP's first retransmission). The service opens a
+    connection per call to this server (it closes each one) and starts a batch's calls together,
+    so 2 instances x 2 workers of 64 calls each made every batch take 1.5 s instead of 0.5
+    (TcpExtListenOverflows counted the drops). 6sense's servers take such bursts; so does this.
+    """
+
+    request_queue_size = 4096
+
+
 def serve(host: str, port: int, simulator: Simulator | None = None) -> None:
     """Serve the simulator until interrupted (threaded werkzeug server: fine for a stand-in)."""
     import logging
 
-    from werkzeug.serving import make_server
-
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log: it would print emails
-    server = make_server(host, port, create_app(simulator), threaded=True)
-    server.serve_forever()
+    SimulatorServer(host, port, create_app(simulator)).serve_forever()
 
 
 def main(argv: list[str] | None = None) -> None:
