@@ -33,6 +33,13 @@ class CountingSocket:
         return getattr(self.sock, name)
 
 
+def _reading(server: CountingSocket, timeout_s: float) -> DeadlineSocket:
+    """`server` behind a read deadline, a request's reading started with `timeout_s` to go."""
+    sock = DeadlineSocket(server)  # type: ignore[arg-type]
+    sock.start(timeout_s)
+    return sock
+
+
 @pytest.fixture
 def pair() -> Iterator[tuple[CountingSocket, socket.socket]]:
     server, client = socket.socketpair()
@@ -48,8 +55,7 @@ def test_bytes_already_there_are_read_without_setting_a_timeout(
     pair: tuple[CountingSocket, socket.socket],
 ) -> None:
     server, client = pair
-    sock = DeadlineSocket(server)  # type: ignore[arg-type]
-    sock.start(5.0)
+    sock = _reading(server, 5.0)
     client.sendall(b"POST / HTTP/1.1\r\n")
     assert sock.recv(8192) == b"POST / HTTP/1.1\r\n"
     assert server.settimeouts == 0 and server.gettimeout() is None
@@ -59,8 +65,7 @@ def test_bytes_that_come_later_are_waited_for_and_the_timeout_restored(
     pair: tuple[CountingSocket, socket.socket],
 ) -> None:
     server, client = pair
-    sock = DeadlineSocket(server)  # type: ignore[arg-type]
-    sock.start(5.0)
+    sock = _reading(server, 5.0)
     timer = threading.Timer(0.05, client.sendall, args=(b"late",))
     timer.start()
     try:
@@ -74,8 +79,7 @@ def test_a_client_past_its_deadline_is_refused_even_with_a_byte_there(
     pair: tuple[CountingSocket, socket.socket],
 ) -> None:
     server, client = pair
-    sock = DeadlineSocket(server)  # type: ignore[arg-type]
-    sock.start(0.0)
+    sock = _reading(server, 0.0)
     client.sendall(b"P")
     with pytest.raises(ClientTooSlow):
         sock.recv(8192)
@@ -84,8 +88,7 @@ def test_a_client_past_its_deadline_is_refused_even_with_a_byte_there(
 
 def test_nothing_arriving_before_the_deadline_is_refused(pair: tuple[CountingSocket, socket.socket]) -> None:
     server, _ = pair
-    sock = DeadlineSocket(server)  # type: ignore[arg-type]
-    sock.start(0.1)
+    sock = _reading(server, 0.1)
     with pytest.raises(ClientTooSlow):
         sock.recv(8192)
     assert server.gettimeout() is None
@@ -93,7 +96,6 @@ def test_nothing_arriving_before_the_deadline_is_refused(pair: tuple[CountingSoc
 
 def test_a_closed_peer_reads_as_the_end_of_the_stream(pair: tuple[CountingSocket, socket.socket]) -> None:
     server, client = pair
-    sock = DeadlineSocket(server)  # type: ignore[arg-type]
-    sock.start(5.0)
+    sock = _reading(server, 5.0)
     client.close()
     assert sock.recv(8192) == b""
