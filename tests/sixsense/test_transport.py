@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import gzip
 import inspect
+import ipaddress
+import ssl
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -218,3 +222,66 @@ def _instance(cls: type[Exception]) -> Exception:
         except (TypeError, AttributeError):
             continue
     raise AssertionError(f"cannot build {cls.__name__}")
+
+
+def _certificate(tmp_path: Path, names: list[str]) -> tuple[Path, Path]:
+    """A self-signed certificate for `names` (DNS names, or IP addresses) and its key, as PEM."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    alt = [x509.IPAddress(ipaddress.ip_address(n)) if n[0].isdigit() else x509.DNSName(n) for n in names]
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.mark.parametrize(
+    ("names", "trusted", "sent"),
+    [
+        pytest.param(["127.0.0.1"], False, False, id="untrusted"),
+        pytest.param(["upstream.example"], True, False, id="other-host"),
+        pytest.param(["127.0.0.1"], True, True, id="trusted"),
+    ],
+)
+def test_tls_the_token_goes_only_to_a_verified_upstream(
+    server: KeptAlive, tmp_path: Path, names: list[str], trusted: bool, sent: bool
+) -> None:
+    """Over TLS the certificate is verified, its chain and its name, before the request (and the
+    token in it) is sent: an untrusted one, or one for another host, is a connect error."""
+    cert, key = _certificate(tmp_path, names)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    verify = httpx.create_ssl_context()
+    if trusted:
+        verify.load_verify_locations(cert)
+    client = SixsenseClient(
+        server.url.replace("http://", "https://"), TOKEN, transport=Urllib3Transport(2, verify)
+    )
+    if sent:
+        assert client.send(_lead(6)).outcome in ("ok", "no_match")
+    else:
+        with pytest.raises(errors.UpstreamConnectError):
+            client.send(_lead(6))
+    assert len(server.requests) == (1 if sent else 0)
