@@ -91,9 +91,13 @@ COPY --from=build /opt/venv /opt/venv
 # UDF_SYNC_BUDGET_S stays under API Gateway's 29 s integration timeout; longer batches go async.
 # UDF_STATE_URL: embedded SQLite for one container. Several tasks must share Redis instead
 # (redis://host:port/db); the Terraform module sets that when more than one task can run.
+# MALLOC_ARENA_MAX=2: glibc gives threads up to 8 malloc arenas per CPU, and a worker runs up to
+# 256 fetch threads; with 2 the soak's 4 workers ended at 343-348 MiB private instead of 385-430,
+# with no more CPU per call (docs/performance.md, "Goals not met").
 ENV PATH="/opt/venv/bin:${PATH}" \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    MALLOC_ARENA_MAX=2 \
     UDF_HOST=0.0.0.0 \
     UDF_PORT=8080 \
     UDF_WORKERS=2 \
