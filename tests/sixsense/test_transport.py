@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import gzip
 import inspect
-import ipaddress
 import ssl
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,7 @@ from udf_service.simulator import lead_answer
 from udf_service.sixsense import client as client_module
 from udf_service.sixsense.client import SixsenseClient
 from udf_service.sixsense.transport import Urllib3Transport
+from udf_service.testing.redis_cluster import write_test_ca
 
 THREADS = 4
 CALLS_PER_THREAD = 15
@@ -224,38 +223,6 @@ def _instance(cls: type[Exception]) -> Exception:
     raise AssertionError(f"cannot build {cls.__name__}")
 
 
-def _certificate(tmp_path: Path, names: list[str]) -> tuple[Path, Path]:
-    """A self-signed certificate for `names` (DNS names, or IP addresses) and its key, as PEM."""
-    x509 = pytest.importorskip("cryptography.x509")
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-    alt = [x509.IPAddress(ipaddress.ip_address(n)) if n[0].isdigit() else x509.DNSName(n) for n in names]
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
-
-
 @pytest.mark.parametrize(
     ("names", "trusted", "sent"),
     [
@@ -269,13 +236,14 @@ def test_tls_the_token_goes_only_to_a_verified_upstream(
 ) -> None:
     """Over TLS the certificate is verified, its chain and its name, before the request (and the
     token in it) is sent: an untrusted one, or one for another host, is a connect error."""
-    cert, key = _certificate(tmp_path, names)
+    pytest.importorskip("cryptography")
+    paths = write_test_ca(tmp_path, names)
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    tls.load_cert_chain(cert, key)
+    tls.load_cert_chain(paths["cert"], paths["key"])
     server.socket = tls.wrap_socket(server.socket, server_side=True)
     verify = httpx.create_ssl_context()
     if trusted:
-        verify.load_verify_locations(cert)
+        verify.load_verify_locations(paths["ca"])
     client = SixsenseClient(
         server.url.replace("http://", "https://"), TOKEN, transport=Urllib3Transport(2, verify)
     )

@@ -80,8 +80,8 @@ class SixsenseClient:
         self.url = httpx.URL(base_url.rstrip("/") + PATH)
         self.max_connections = max_connections
         self.injected = transport
-        self.timeout = httpx.Timeout(read_timeout_s, connect=connect_timeout_s, pool=connect_timeout_s)
-        self.extensions = {"timeout": self.timeout.as_dict()}
+        # The timeouts, as httpx transports read them from a request.
+        self.extensions = {"timeout": httpx.Timeout(read_timeout_s, connect=connect_timeout_s).as_dict()}
         self.headers = {
             "Authorization": f"Token {token}",
             "User-Agent": USER_AGENT,

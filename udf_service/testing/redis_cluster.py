@@ -136,8 +136,9 @@ def start_cluster(workdir: Path, tls: bool = False) -> RedisCluster:
 
 
 # ---------------------------------------------------------------------------------- TLS
-def write_test_ca(directory: Path) -> dict[str, Path]:
-    """A throwaway CA and a server certificate for 127.0.0.1 / localhost, valid for one day.
+def write_test_ca(directory: Path, hosts: Sequence[str] = ("localhost", "127.0.0.1")) -> dict[str, Path]:
+    """A throwaway CA and a server certificate for ``hosts`` (names or IP addresses; by default
+    localhost and 127.0.0.1), valid for one day.
 
     Returns the paths ``ca``, ``cert`` and ``key`` (PEM). For tests only: the keys are not protected.
     """
@@ -161,10 +162,10 @@ def write_test_ca(directory: Path) -> dict[str, Path]:
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
-    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    names = [_subject_name(host) for host in hosts]
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -185,6 +186,16 @@ def write_test_ca(directory: Path) -> dict[str, Path]:
         )
     )
     return paths
+
+
+def _subject_name(host: str) -> Any:
+    """`host` as a certificate's subject alternative name: an IP address or a DNS name."""
+    from cryptography import x509
+
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
 
 
 class TLSRedisServer(RedisServer):
